@@ -1,0 +1,166 @@
+//! The container state machine and health rules of DESIGN §2.3, as pure functions.
+//!
+//! States: `absent → starting → running ↔ idle → stopping → stopped` and `failed` from
+//! any state. `absent` is the absence of the container item (`Option::None`).
+
+use serde::{Deserialize, Serialize};
+
+/// A container's lifecycle state (the item's `container_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerStatus {
+    /// A launch won the conditional write; the task is being started.
+    Starting,
+    /// The worker registered and serves its queue.
+    Running,
+    /// Running with no job for a while (still serving).
+    Idle,
+    /// Asked to stop (SIGTERM sent or idle stop in progress).
+    Stopping,
+    /// No task runs.
+    Stopped,
+    /// Health or launch failed.
+    Failed,
+}
+
+impl ContainerStatus {
+    /// The status as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Idle => "idle",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Every status, for queries over the status index.
+    pub const ALL: [Self; 6] = [Self::Starting, Self::Running, Self::Idle, Self::Stopping, Self::Stopped, Self::Failed];
+}
+
+/// Something that happens to a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerEvent {
+    /// A router won the launch claim.
+    LaunchClaimed,
+    /// The worker registered.
+    Registered,
+    /// No job for `idle_timeout`.
+    WentIdle,
+    /// A job started on an idle container.
+    Activity,
+    /// A stop was requested (idle stop, SIGTERM, reaper).
+    StopRequested,
+    /// The task stopped.
+    TaskStopped,
+    /// Health check or launch failed.
+    Failed,
+}
+
+/// An event that does not apply in a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {event:?} does not apply to a container in state {from:?}")]
+pub struct InvalidTransition {
+    /// State before (None = absent).
+    pub from: Option<ContainerStatus>,
+    /// The event.
+    pub event: ContainerEvent,
+}
+
+/// Whether a container in this state needs a launch before it can serve.
+pub fn needs_launch(status: Option<ContainerStatus>) -> bool {
+    matches!(status, None | Some(ContainerStatus::Stopped | ContainerStatus::Failed))
+}
+
+/// The next state, or why the event does not apply.
+pub fn transition(
+    from: Option<ContainerStatus>,
+    event: ContainerEvent,
+) -> Result<ContainerStatus, InvalidTransition> {
+    use ContainerEvent as E;
+    use ContainerStatus as S;
+    let next = match (from, event) {
+        (_, E::Failed) => S::Failed,
+        (s, E::LaunchClaimed) if needs_launch(s) => S::Starting,
+        (Some(S::Starting | S::Running | S::Idle | S::Stopped), E::Registered) => S::Running,
+        (Some(S::Running), E::WentIdle) => S::Idle,
+        (Some(S::Idle | S::Running), E::Activity) => S::Running,
+        (Some(S::Starting | S::Running | S::Idle | S::Stopping), E::StopRequested) => S::Stopping,
+        (Some(_), E::TaskStopped) => S::Stopped,
+        _ => return Err(InvalidTransition { from, event }),
+    };
+    Ok(next)
+}
+
+/// Health derived from heartbeat age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Heartbeat within 2 intervals.
+    Healthy,
+    /// Heartbeat older than 2 intervals.
+    Degraded,
+    /// Heartbeat older than 4 intervals: stop and relaunch if backlog.
+    Failed,
+}
+
+/// Heartbeat age > 2 intervals ⇒ degraded; > 4 ⇒ failed.
+pub fn health(heartbeat_age_ms: u64, interval_ms: u64) -> Health {
+    if heartbeat_age_ms > 4 * interval_ms {
+        Health::Failed
+    } else if heartbeat_age_ms > 2 * interval_ms {
+        Health::Degraded
+    } else {
+        Health::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ContainerEvent as E;
+    use ContainerStatus as S;
+
+    #[test]
+    fn lifecycle() {
+        let table: &[(Option<S>, E, Option<S>)] = &[
+            (None, E::LaunchClaimed, Some(S::Starting)),
+            (Some(S::Stopped), E::LaunchClaimed, Some(S::Starting)),
+            (Some(S::Failed), E::LaunchClaimed, Some(S::Starting)),
+            (Some(S::Running), E::LaunchClaimed, None),
+            (Some(S::Starting), E::LaunchClaimed, None),
+            (Some(S::Starting), E::Registered, Some(S::Running)),
+            (Some(S::Stopped), E::Registered, Some(S::Running)),
+            (Some(S::Running), E::WentIdle, Some(S::Idle)),
+            (Some(S::Idle), E::Activity, Some(S::Running)),
+            (Some(S::Idle), E::StopRequested, Some(S::Stopping)),
+            (Some(S::Stopping), E::TaskStopped, Some(S::Stopped)),
+            (None, E::TaskStopped, None),
+            (None, E::Registered, None),
+            (Some(S::Stopped), E::WentIdle, None),
+            (Some(S::Running), E::Failed, Some(S::Failed)),
+            (None, E::Failed, Some(S::Failed)),
+        ];
+        for (from, ev, want) in table {
+            assert_eq!(transition(*from, *ev).ok(), *want, "{from:?} + {ev:?}");
+        }
+    }
+
+    #[test]
+    fn launch_only_from_absent_stopped_failed() {
+        assert!(needs_launch(None));
+        for s in S::ALL {
+            assert_eq!(needs_launch(Some(s)), matches!(s, S::Stopped | S::Failed), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn health_thresholds() {
+        assert_eq!(health(0, 30_000), Health::Healthy);
+        assert_eq!(health(60_000, 30_000), Health::Healthy);
+        assert_eq!(health(60_001, 30_000), Health::Degraded);
+        assert_eq!(health(120_001, 30_000), Health::Failed);
+    }
+}

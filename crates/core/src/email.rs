@@ -1,0 +1,230 @@
+//! Raw MIME → [`ParsedEmail`] (via `mail-parser`), and the recipient address scheme.
+//!
+//! Recipient scheme: `{client}.{project}[+t.{ThreadId}]@{inbound domain}`. Slugs never
+//! contain `.` or `+`, so the parts are unambiguous. Every reply we send carries the
+//! token form as `Reply-To`, because mail clients drop custom headers but keep addresses.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{normalise_user, validate_slug, ThreadId, MAX_SLUG};
+use crate::instruction::extract_instruction;
+
+/// Largest raw message we read (SES itself accepts up to 40 MB through S3).
+pub const MAX_RAW_BYTES: usize = 20 * 1024 * 1024;
+/// Largest text body we accept: instructions are prose, not payloads.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why an email is rejected before anything is routed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum EmailError {
+    /// Not a parseable RFC 5322 message (no header section).
+    #[error("malformed message: {0}")]
+    Malformed(&'static str),
+    /// No usable `From` address.
+    #[error("message has no sender address")]
+    NoSender,
+    /// The raw message is over [`MAX_RAW_BYTES`].
+    #[error("message is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Size of the raw message.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The text body is over [`MAX_BODY_BYTES`].
+    #[error("message body is {size} bytes, over the {limit}-byte limit")]
+    BodyTooLarge {
+        /// Size of the text body.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// No recipient is of the form `{client}.{project}[+t.{thread}]@…`.
+    #[error("no recipient names a project (expected client.project@domain)")]
+    NoProjectRecipient,
+}
+
+/// A recipient address that names a project, possibly with a thread token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectAddress {
+    /// Client slug.
+    pub client: String,
+    /// Project slug.
+    pub project: String,
+    /// Thread token (`+t.{ThreadId}`), present on replies to our replies.
+    pub thread: Option<ThreadId>,
+    /// The domain part, reused when we build the Reply-To address.
+    pub domain: String,
+}
+
+impl ProjectAddress {
+    /// Parses `client.project[+t.thread]@domain`; `None` if the address is of another shape.
+    pub fn parse(address: &str) -> Option<Self> {
+        let (local, domain) = address.trim().rsplit_once('@')?;
+        let local = local.to_ascii_lowercase();
+        let (base, tag) = match local.split_once('+') {
+            Some((b, t)) => (b, Some(t)),
+            None => (local.as_str(), None),
+        };
+        let (client, project) = base.split_once('.')?;
+        validate_slug("client", client, MAX_SLUG).ok()?;
+        validate_slug("project", project, MAX_SLUG).ok()?;
+        let thread = tag.and_then(|t| t.strip_prefix("t.")).and_then(|t| ThreadId::parse(t).ok());
+        Some(Self {
+            client: client.into(),
+            project: project.into(),
+            thread,
+            domain: domain.to_ascii_lowercase(),
+        })
+    }
+
+    /// The address with a thread token, used as `Reply-To` on our replies.
+    pub fn with_thread(&self, thread: &ThreadId) -> String {
+        format!("{}.{}+t.{}@{}", self.client, self.project, thread, self.domain)
+    }
+}
+
+/// An attachment, summarised: we never load attachments into a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentSummary {
+    /// File name, if the part names one.
+    pub name: Option<String>,
+    /// MIME type.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: usize,
+}
+
+/// A parsed inbound email: everything routing needs, nothing it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedEmail {
+    /// Normalised sender address.
+    pub from: String,
+    /// All `To` and `Cc` addresses, as written.
+    pub to: Vec<String>,
+    /// Subject (empty if none).
+    pub subject: String,
+    /// Message-ID without angle brackets (synthesised from a hash of the raw bytes if missing).
+    pub message_id: String,
+    /// In-Reply-To ids.
+    pub in_reply_to: Vec<String>,
+    /// References ids.
+    pub references: Vec<String>,
+    /// The whole text body (HTML converted to text when there is no text part).
+    pub body: String,
+    /// The new text only: quotes and signatures removed.
+    pub instruction: String,
+    /// Attachments, summarised.
+    pub attachments: Vec<AttachmentSummary>,
+}
+
+impl ParsedEmail {
+    /// The first recipient that names a project.
+    pub fn project_address(&self) -> Result<ProjectAddress, EmailError> {
+        self.to.iter().find_map(|a| ProjectAddress::parse(a)).ok_or(EmailError::NoProjectRecipient)
+    }
+}
+
+fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    value
+        .as_text_list()
+        .map(|l| l.iter().map(|s| s.trim().trim_matches(['<', '>']).to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// Parses a raw RFC 5322 message. Never panics; every failure is an [`EmailError`].
+pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
+    if raw.len() > MAX_RAW_BYTES {
+        return Err(EmailError::TooLarge { size: raw.len(), limit: MAX_RAW_BYTES });
+    }
+    let msg = MessageParser::default().parse(raw).ok_or(EmailError::Malformed("not an RFC 5322 message"))?;
+    if msg.headers().is_empty() {
+        return Err(EmailError::Malformed("no header section"));
+    }
+    let from = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .filter(|a| a.contains('@'))
+        .ok_or(EmailError::NoSender)?;
+    let from = normalise_user(from).map_err(|_| EmailError::NoSender)?;
+    let to = msg
+        .to()
+        .into_iter()
+        .chain(msg.cc())
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address().map(str::to_string))
+        .collect();
+    let body = match msg.body_text(0) {
+        Some(text) => text.into_owned(),
+        None => String::new(),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(EmailError::BodyTooLarge { size: body.len(), limit: MAX_BODY_BYTES });
+    }
+    let message_id = msg
+        .message_id()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("missing-{}@switchyard", crate::ids::sha256_hex(&String::from_utf8_lossy(raw))));
+    let attachments = msg
+        .attachments()
+        .map(|p| AttachmentSummary {
+            name: p.attachment_name().map(str::to_string),
+            content_type: p
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            size: p.len(),
+        })
+        .collect();
+    Ok(ParsedEmail {
+        from,
+        to,
+        subject: msg.subject().unwrap_or_default().to_string(),
+        message_id,
+        in_reply_to: ids(msg.in_reply_to()),
+        references: ids(msg.references()),
+        instruction: extract_instruction(&body),
+        body,
+        attachments,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_addresses() {
+        let a = ProjectAddress::parse("Acme.Site+t.abcdefgh@In.Example.com").unwrap();
+        assert_eq!((a.client.as_str(), a.project.as_str()), ("acme", "site"));
+        assert_eq!(a.thread.as_ref().unwrap().as_str(), "abcdefgh");
+        assert_eq!(a.with_thread(&ThreadId::parse("zzzzzzzz").unwrap()), "acme.site+t.zzzzzzzz@in.example.com");
+        assert!(ProjectAddress::parse("acme.site@x").unwrap().thread.is_none());
+        for bad in ["nodot@x", "../x.y@z", "a b.c@d", "a.b", ".b@c"] {
+            assert!(ProjectAddress::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_plain_message() {
+        let raw = b"From: Ann <ANN@example.com>\r\nTo: acme.site@in.example.com\r\nSubject: Hi\r\nMessage-ID: <m1@x>\r\nIn-Reply-To: <m0@x>\r\nReferences: <a@x> <m0@x>\r\n\r\nMake the header blue.\r\n";
+        let e = parse_email(raw).unwrap();
+        assert_eq!(e.from, "ann@example.com");
+        assert_eq!(e.message_id, "m1@x");
+        assert_eq!(e.in_reply_to, vec!["m0@x"]);
+        assert_eq!(e.references, vec!["a@x", "m0@x"]);
+        assert_eq!(e.instruction, "Make the header blue.");
+        assert_eq!(e.project_address().unwrap().project, "site");
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert_eq!(parse_email(b"").unwrap_err(), EmailError::Malformed("not an RFC 5322 message"));
+        assert_eq!(parse_email(b"To: a.b@c\r\n\r\nhi").unwrap_err(), EmailError::NoSender);
+        let mut big = b"From: a@b.c\r\nTo: a.b@c\r\n\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'x', 10_000_000));
+        assert!(matches!(parse_email(&big).unwrap_err(), EmailError::BodyTooLarge { .. }));
+    }
+}

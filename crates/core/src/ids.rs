@@ -1,0 +1,334 @@
+//! Identifiers and naming: slugs, `ContainerId`, `ThreadId`, `SessionId`, queue names.
+//!
+//! Every name that reaches AWS is built here so that it is valid by construction:
+//! SQS queue names are at most 80 characters of `[A-Za-z0-9_-]` plus `.fifo`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::CoreError;
+
+/// Longest client or project slug.
+pub const MAX_SLUG: usize = 32;
+/// Longest queue-name prefix (the stack's prefix).
+pub const MAX_PREFIX: usize = 16;
+/// Longest user id we accept (normalised email addresses are at most 254 chars).
+pub const MAX_USER: usize = 320;
+/// Readable part of a `ContainerId`; with `-` and the 8-char hash it is 42 chars.
+const READABLE_LEN: usize = 33;
+/// SQS's limit on queue names.
+pub const MAX_QUEUE_NAME: usize = 80;
+
+/// Checks a slug of the form `[a-z0-9-]{1,max}`, not starting or ending with `-`.
+pub fn validate_slug(kind: &'static str, value: &str, max: usize) -> Result<(), CoreError> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidSlug { kind, value: value.chars().take(64).collect(), max })
+    }
+}
+
+/// Normalises a user id (an email address or an API key owner): trimmed, lower-cased.
+/// Rejects empty ids, ids over [`MAX_USER`] chars and control characters.
+pub fn normalise_user(raw: &str) -> Result<String, CoreError> {
+    let user = raw.trim().to_lowercase();
+    if user.is_empty() {
+        return Err(CoreError::InvalidUser("empty".into()));
+    }
+    if user.chars().count() > MAX_USER {
+        return Err(CoreError::InvalidUser(format!("longer than {MAX_USER} characters")));
+    }
+    if user.chars().any(char::is_control) {
+        return Err(CoreError::InvalidUser("contains control characters".into()));
+    }
+    Ok(user)
+}
+
+fn sha256(parts: &[&str]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        // Length-prefix each part so ("ab","c") and ("a","bc") never hash alike.
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// Lower-case hex SHA-256 of a string (used for API key and Message-ID item keys).
+pub fn sha256_hex(value: &str) -> String {
+    let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+    data_encoding::HEXLOWER.encode(&digest)
+}
+
+fn base32_8(digest: &[u8; 32]) -> String {
+    // 5 bytes = 40 bits = exactly 8 base32 characters.
+    data_encoding::BASE32_NOPAD.encode(&digest[..5]).to_ascii_lowercase()
+}
+
+/// The container key: all sessions of one user on one project share one container.
+///
+/// A readable, sanitised prefix (`client-project-user`, cut to 33 chars) plus an
+/// 8-char hash of the exact triple, so different keys never collide even when their
+/// readable parts do. At most 42 chars of `[a-z0-9-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContainerId(String);
+
+impl ContainerId {
+    /// Builds the id from validated client/project slugs and a normalised user.
+    pub fn new(client: &str, project: &str, user: &str) -> Self {
+        let readable: String = format!("{client}-{project}-{user}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let mut squeezed = String::with_capacity(readable.len());
+        for c in readable.chars() {
+            if !(c == '-' && squeezed.ends_with('-')) {
+                squeezed.push(c);
+            }
+        }
+        let cut: String = squeezed.trim_matches('-').chars().take(READABLE_LEN).collect();
+        let cut = cut.trim_end_matches('-');
+        let hash = base32_8(&sha256(&[client, project, user]));
+        Self(if cut.is_empty() { hash } else { format!("{cut}-{hash}") })
+    }
+
+    /// Wraps a stored id (read back from DynamoDB or env) without re-deriving it.
+    pub fn from_stored(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One conversation: 8 lower-case base32 characters of a SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ThreadId(String);
+
+impl ThreadId {
+    /// A thread id derived from a seed (the first Message-ID of an email thread,
+    /// or a fresh ULID for an API conversation).
+    pub fn from_seed(seed: &str) -> Self {
+        Self(base32_8(&sha256(&["thread", seed])))
+    }
+
+    /// Parses a thread id found in an address token, a subject tag or a path.
+    pub fn parse(value: &str) -> Result<Self, CoreError> {
+        let v = value.to_ascii_lowercase();
+        let ok = v.len() == 8 && v.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
+        if ok {
+            Ok(Self(v))
+        } else {
+            Err(CoreError::InvalidThreadId(value.chars().take(64).collect()))
+        }
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The session's git branch.
+    pub fn branch(&self) -> String {
+        format!("thread-{}", self.0)
+    }
+}
+
+impl TryFrom<String> for ThreadId {
+    type Error = CoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ThreadId> for String {
+    fn from(value: ThreadId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The work on one thread: `{client}-{ThreadId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// Builds the session id of a thread of a client.
+    pub fn new(client: &str, thread: &ThreadId) -> Self {
+        Self(format!("{client}-{thread}"))
+    }
+
+    /// Parses `{client}-{ThreadId}` (from an API path, say).
+    pub fn parse(value: &str) -> Result<Self, CoreError> {
+        let bad = || CoreError::InvalidSessionId(value.chars().take(64).collect());
+        let (client, thread) = value.rsplit_once('-').ok_or_else(bad)?;
+        validate_slug("client", client, MAX_SLUG).map_err(|_| bad())?;
+        ThreadId::parse(thread).map_err(|_| bad())?;
+        Ok(Self(value.to_string()))
+    }
+
+    /// The thread part of the id.
+    pub fn thread(&self) -> ThreadId {
+        let (_, t) = self.0.rsplit_once('-').unwrap_or(("", &self.0));
+        ThreadId(t.to_string())
+    }
+
+    /// The client part of the id.
+    pub fn client(&self) -> &str {
+        self.0.rsplit_once('-').map_or("", |(c, _)| c)
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = CoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(value: SessionId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A fresh command id (ULID, sortable by creation time).
+pub fn new_command_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// The three queues of a container's queue set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    /// Work and control messages to the worker.
+    In,
+    /// Responses from the worker.
+    Out,
+    /// Dead letters of `in` (max receive count 3).
+    Dlq,
+}
+
+impl QueueKind {
+    /// The kind as it appears in a queue name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+            Self::Dlq => "dlq",
+        }
+    }
+}
+
+/// `{prefix}-{kind}-{ContainerId}-g{generation}.fifo`, always ≤ 80 chars.
+pub fn queue_name(prefix: &str, kind: QueueKind, container: &ContainerId, generation: u32) -> String {
+    format!("{prefix}-{}-{container}-g{generation}.fifo", kind.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn slugs() {
+        assert!(validate_slug("client", "acme-1", MAX_SLUG).is_ok());
+        for bad in ["", "-a", "a-", "A", "a_b", "../x", "a b", "é", &"a".repeat(33)] {
+            assert!(validate_slug("client", bad, MAX_SLUG).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(normalise_user("  Ann@Example.COM ").unwrap(), "ann@example.com");
+        assert!(normalise_user("  ").is_err());
+        assert!(normalise_user(&"u".repeat(321)).is_err());
+        assert!(normalise_user("a\u{0}b").is_err());
+        assert!(normalise_user(&"u".repeat(300)).is_ok());
+    }
+
+    #[test]
+    fn container_id_is_stable_and_readable() {
+        let a = ContainerId::new("acme", "site", "ann@example.com");
+        assert_eq!(a, ContainerId::new("acme", "site", "ann@example.com"));
+        assert!(a.as_str().starts_with("acme-site-ann-example-com-"), "{a}");
+        assert_ne!(a, ContainerId::new("acme", "site", "bob@example.com"));
+        assert_ne!(a, ContainerId::new("acme", "app", "ann@example.com"));
+    }
+
+    #[test]
+    fn thread_and_session_ids() {
+        let t = ThreadId::from_seed("<abc@mail>");
+        assert_eq!(t.as_str().len(), 8);
+        assert_eq!(ThreadId::parse(&t.as_str().to_uppercase()).unwrap(), t);
+        assert!(ThreadId::parse("abcdefg1").is_err());
+        let s = SessionId::new("acme-co", &t);
+        assert_eq!(SessionId::parse(s.as_str()).unwrap(), s);
+        assert_eq!(s.thread(), t);
+        assert_eq!(s.client(), "acme-co");
+        assert!(SessionId::parse("../etc-passwd").is_err());
+        assert_eq!(t.branch(), format!("thread-{t}"));
+    }
+
+    proptest! {
+        #[test]
+        fn queue_names_always_valid(
+            client in "[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?",
+            project in "[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?",
+            user in "\\PC{1,320}",
+            prefix in "[a-z0-9]{1,16}",
+            generation in any::<u32>(),
+        ) {
+            let id = ContainerId::new(&client, &project, &user);
+            prop_assert!(id.as_str().len() <= 42);
+            for kind in [QueueKind::In, QueueKind::Out, QueueKind::Dlq] {
+                let name = queue_name(&prefix, kind, &id, generation);
+                prop_assert!(name.len() <= MAX_QUEUE_NAME, "{} is {} chars", name, name.len());
+                let stem = name.strip_suffix(".fifo").unwrap();
+                prop_assert!(stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            }
+        }
+
+        #[test]
+        fn different_keys_never_collide(
+            a in ("[a-z]{1,3}", "[a-z]{1,3}", "[a-z@.]{1,6}"),
+            b in ("[a-z]{1,3}", "[a-z]{1,3}", "[a-z@.]{1,6}"),
+        ) {
+            prop_assume!(a != b);
+            prop_assert_ne!(ContainerId::new(&a.0, &a.1, &a.2), ContainerId::new(&b.0, &b.1, &b.2));
+        }
+    }
+}

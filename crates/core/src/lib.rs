@@ -1,0 +1,42 @@
+//! `switchyard-core`: the pure domain of Switchyard. No I/O lives here.
+//!
+//! Layout:
+//! - [`ids`]: identifiers and naming (`ContainerId`, `ThreadId`, `SessionId`, queue names).
+//! - [`email`]: raw MIME → [`email::ParsedEmail`] via `mail-parser`.
+//! - [`instruction`]: the new text of a reply (quotes and signatures removed).
+//! - [`thread`]: the thread rules of DESIGN §2.1 step 3, in order.
+//! - [`messages`]: the versioned queue messages of DESIGN §2.2.
+//! - [`container`]: the container state machine and health rules of DESIGN §2.3.
+//! - [`project`]: the project configuration and sender authorisation.
+
+pub mod container;
+pub mod email;
+pub mod ids;
+pub mod instruction;
+pub mod messages;
+pub mod project;
+pub mod thread;
+
+/// Errors raised by the pure domain: every one is a rejection of input.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum CoreError {
+    /// A slug (client, project, prefix) is not of the form `[a-z0-9-]{1,N}`.
+    #[error("invalid {kind} {value:?}: must match [a-z0-9-]{{1,{max}}} and not start or end with '-'")]
+    InvalidSlug {
+        /// Which kind of slug (client, project, prefix).
+        kind: &'static str,
+        /// The offending value (truncated to 64 chars).
+        value: String,
+        /// Maximum length for this kind.
+        max: usize,
+    },
+    /// A user identifier is empty, too long or holds control characters.
+    #[error("invalid user id: {0}")]
+    InvalidUser(String),
+    /// A thread id is not 8 base32 characters.
+    #[error("invalid thread id {0:?}")]
+    InvalidThreadId(String),
+    /// A session id is not `{client}-{ThreadId}`.
+    #[error("invalid session id {0:?}")]
+    InvalidSessionId(String),
+}

@@ -1,0 +1,115 @@
+//! The thread rules of DESIGN §2.1 step 3, in this order:
+//! 1. a thread token in the recipient address (`…+t.{ThreadId}@…`);
+//! 2. a known Message-ID in `References` / `In-Reply-To`;
+//! 3. a `[#ThreadId]` subject tag;
+//! 4. else a new thread from the hash of the Message-ID.
+//!
+//! Rule 2 needs a lookup; the caller does it (only when rule 1 did not match) and passes
+//! the result in, so the decision itself stays pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::ThreadId;
+
+/// Which rule placed the message in its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadRule {
+    /// Rule 1: recipient token.
+    RecipientToken,
+    /// Rule 2: a known Message-ID in References / In-Reply-To.
+    KnownReference,
+    /// Rule 3: `[#ThreadId]` in the subject.
+    SubjectTag,
+    /// Rule 4: a new thread.
+    New,
+}
+
+/// The outcome of the thread rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadDecision {
+    /// The rule that matched.
+    pub rule: ThreadRule,
+    /// The thread.
+    pub thread: ThreadId,
+}
+
+/// Finds a `[#abcdefgh]` tag in a subject.
+pub fn subject_tag(subject: &str) -> Option<ThreadId> {
+    let mut rest = subject;
+    while let Some(start) = rest.find("[#") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find(']') {
+            if let Ok(t) = ThreadId::parse(&after[..end]) {
+                return Some(t);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The ids whose aliases rule 2 looks up: In-Reply-To first, then References newest first.
+pub fn reference_candidates(in_reply_to: &[String], references: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in in_reply_to.iter().chain(references.iter().rev()) {
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    out.truncate(50);
+    out
+}
+
+/// Applies the rules in order. `known_reference` is the thread found by rule 2's lookup.
+pub fn decide(
+    recipient_token: Option<&ThreadId>,
+    known_reference: Option<&ThreadId>,
+    subject: &str,
+    message_id: &str,
+) -> ThreadDecision {
+    if let Some(t) = recipient_token {
+        return ThreadDecision { rule: ThreadRule::RecipientToken, thread: t.clone() };
+    }
+    if let Some(t) = known_reference {
+        return ThreadDecision { rule: ThreadRule::KnownReference, thread: t.clone() };
+    }
+    if let Some(t) = subject_tag(subject) {
+        return ThreadDecision { rule: ThreadRule::SubjectTag, thread: t };
+    }
+    ThreadDecision { rule: ThreadRule::New, thread: ThreadId::from_seed(message_id) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> ThreadId {
+        ThreadId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rules_apply_in_order() {
+        let (a, b, c) = (t("aaaaaaaa"), t("bbbbbbbb"), t("cccccccc"));
+        let subj = "Re: thing [#cccccccc]";
+        assert_eq!(decide(Some(&a), Some(&b), subj, "m").rule, ThreadRule::RecipientToken);
+        assert_eq!(decide(None, Some(&b), subj, "m").thread, b);
+        assert_eq!(decide(None, None, subj, "m").thread, c);
+        let new = decide(None, None, "hello", "m@x");
+        assert_eq!(new.rule, ThreadRule::New);
+        assert_eq!(new.thread, ThreadId::from_seed("m@x"));
+    }
+
+    #[test]
+    fn subject_tags() {
+        assert_eq!(subject_tag("[#bad] then [#abcdefgh] x"), Some(t("abcdefgh")));
+        assert_eq!(subject_tag("no tag [#"), None);
+        assert_eq!(subject_tag("[#ABCDEFGH]"), Some(t("abcdefgh")));
+    }
+
+    #[test]
+    fn candidates_are_deduplicated_newest_first() {
+        let c = reference_candidates(&["c".into()], &["a".into(), "b".into(), "c".into()]);
+        assert_eq!(c, vec!["c", "b", "a"]);
+    }
+}
