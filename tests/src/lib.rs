@@ -1,1 +1,198 @@
-//! stub
+//! Test harness for emulator tests: every test gets its own table, queue prefix and ECS
+//! cluster (unique names), so tests run in parallel and repeatedly against one emulator.
+//!
+//! The emulator endpoint comes from `AWS_ENDPOINT_URL` (set by `scripts/with-emulator.sh`).
+//! With the `localstack` feature and `SWITCHYARD_TEST_BACKEND=localstack`, LocalStack is
+//! started through testcontainers instead (needs Docker).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+use switchyard_aws::launcher::{EcsLauncher, EcsSettings, Launcher};
+use switchyard_aws::queues::Queues;
+use switchyard_aws::store::Store;
+use switchyard_aws::{CallCounter, Clients};
+use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_orchestrator::Orchestrator;
+
+/// One isolated test environment.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Unique lower-case prefix of every name in this environment.
+    pub prefix: String,
+    /// SDK config.
+    pub sdk: aws_config::SdkConfig,
+    /// Clients (counted).
+    pub clients: Clients,
+    /// Call counter on every client.
+    pub counter: CallCounter,
+    /// Table.
+    pub table: String,
+    /// ECS settings (own cluster).
+    pub ecs: EcsSettings,
+}
+
+/// A unique, valid lower-case name stem (`t` + 9 base32 chars).
+pub fn unique() -> String {
+    let u = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    format!("t{}", &u[u.len() - 9..])
+}
+
+async fn sdk_config() -> anyhow::Result<aws_config::SdkConfig> {
+    #[cfg(feature = "localstack")]
+    if std::env::var("SWITCHYARD_TEST_BACKEND").as_deref() == Ok("localstack") {
+        return localstack::sdk_config().await;
+    }
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        bail!("AWS_ENDPOINT_URL is not set: run the tests through `make test` (scripts/with-emulator.sh)");
+    }
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())))
+        .load()
+        .await)
+}
+
+impl TestEnv {
+    /// Creates the table, an ECS cluster and a worker task definition under a unique prefix.
+    pub async fn new() -> anyhow::Result<Self> {
+        let prefix = unique();
+        let sdk = sdk_config().await?;
+        let counter = CallCounter::default();
+        let clients = Clients::new(&sdk, Some(&counter));
+        let table = format!("{prefix}-table");
+        Store::new(clients.dynamo.clone(), &table).ensure_table().await.context("create table")?;
+        let cluster = format!("{prefix}-cluster");
+        clients.ecs.create_cluster().cluster_name(&cluster).send().await.context("create cluster")?;
+        let family = format!("{prefix}-worker");
+        clients
+            .ecs
+            .register_task_definition()
+            .family(&family)
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(
+                ContainerDefinition::builder().name("worker").image("switchyard-worker:test").memory(512).build(),
+            )
+            .send()
+            .await
+            .context("register task definition")?;
+        let list = |name: &str| -> Vec<String> {
+            std::env::var(name).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
+        };
+        let ecs = EcsSettings {
+            cluster,
+            task_definition: family,
+            container_name: "worker".into(),
+            subnets: list("SWITCHYARD_SUBNETS"),
+            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+            assign_public_ip: false,
+        };
+        counter.reset();
+        Ok(Self { prefix, sdk, clients, counter, table, ecs })
+    }
+
+    /// The store.
+    pub fn store(&self) -> Store {
+        Store::new(self.clients.dynamo.clone(), &self.table)
+    }
+
+    /// Queue sets under this environment's prefix.
+    pub fn queues(&self) -> Queues {
+        Queues::new(self.clients.sqs.clone(), &self.prefix)
+    }
+
+    /// An orchestrator with the ECS launcher on this environment's cluster.
+    pub fn orchestrator(&self) -> Orchestrator {
+        let launcher: Arc<dyn Launcher> = Arc::new(EcsLauncher::new(self.clients.ecs.clone(), self.ecs.clone()));
+        self.orchestrator_with(launcher)
+    }
+
+    /// An orchestrator with another launcher.
+    pub fn orchestrator_with(&self, launcher: Arc<dyn Launcher>) -> Orchestrator {
+        Orchestrator::new(self.store(), self.queues(), launcher)
+    }
+
+    /// Number of ECS tasks started in this environment's cluster.
+    pub async fn ecs_task_count(&self) -> anyhow::Result<usize> {
+        let out = self.clients.ecs.list_tasks().cluster(&self.ecs.cluster).send().await?;
+        Ok(out.task_arns().len())
+    }
+
+    /// Queue URLs under this environment's prefix.
+    pub async fn queue_urls(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self.queues().list().await?)
+    }
+}
+
+/// A project allowing `senders`, with a no-op job.
+pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
+    ProjectConfig {
+        client: client.into(),
+        project: name.into(),
+        repo_url: format!("/tmp/{client}-{name}.git"),
+        default_branch: "main".into(),
+        allowed_senders: senders.iter().map(|s| s.to_string()).collect(),
+        job_command: "true".into(),
+        max_concurrent_sessions: 4,
+        interrupt_scope: InterruptScope::Session,
+        max_run_secs: 60,
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Builds a raw email.
+pub fn email(from: &str, to: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n{extra_headers}Date: Sat, 21 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[cfg(feature = "localstack")]
+mod localstack {
+    use testcontainers_modules::localstack::LocalStack;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    use tokio::sync::OnceCell;
+
+    static ENDPOINT: OnceCell<String> = OnceCell::const_new();
+
+    /// Starts one LocalStack container per test process and points the SDK at it.
+    pub(super) async fn sdk_config() -> anyhow::Result<aws_config::SdkConfig> {
+        let endpoint = ENDPOINT
+            .get_or_try_init(|| async {
+                let container = LocalStack::default().start().await?;
+                let port = container.get_host_port_ipv4(4566).await?;
+                // Kept alive for the whole test process.
+                std::mem::forget(container);
+                anyhow::Ok(format!("http://127.0.0.1:{port}"))
+            })
+            .await?;
+        Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await)
+    }
+}

@@ -1,1 +1,24 @@
-//! stub
+//! `switchyard-aws`: the adapters between Switchyard and AWS.
+//!
+//! Layout:
+//! - [`clients`]: one set of SDK clients from one `SdkConfig`, with an optional call counter.
+//! - [`error`]: SDK errors classified into [`AwsError`] variants (never by message text).
+//! - [`store`]: the single DynamoDB table of DESIGN §3 and typed access to each item kind.
+//! - [`queues`]: per-container SQS queue sets (FIFO `in`/`out`, DLQ with redrive).
+//! - [`launcher`]: the container launcher trait and its ECS implementation.
+//! - [`mailer`]: SES v2 raw email sending.
+
+pub mod clients;
+pub mod error;
+pub mod launcher;
+pub mod mailer;
+pub mod queues;
+pub mod store;
+
+pub use clients::{CallCounter, Clients};
+pub use error::AwsError;
+
+/// Milliseconds since the Unix epoch (the timestamp unit of every item).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+}

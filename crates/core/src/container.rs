@@ -75,10 +75,7 @@ pub fn needs_launch(status: Option<ContainerStatus>) -> bool {
 }
 
 /// The next state, or why the event does not apply.
-pub fn transition(
-    from: Option<ContainerStatus>,
-    event: ContainerEvent,
-) -> Result<ContainerStatus, InvalidTransition> {
+pub fn transition(from: Option<ContainerStatus>, event: ContainerEvent) -> Result<ContainerStatus, InvalidTransition> {
     use ContainerEvent as E;
     use ContainerStatus as S;
     let next = match (from, event) {

@@ -71,12 +71,7 @@ impl ProjectAddress {
         validate_slug("client", client, MAX_SLUG).ok()?;
         validate_slug("project", project, MAX_SLUG).ok()?;
         let thread = tag.and_then(|t| t.strip_prefix("t.")).and_then(|t| ThreadId::parse(t).ok());
-        Some(Self {
-            client: client.into(),
-            project: project.into(),
-            thread,
-            domain: domain.to_ascii_lowercase(),
-        })
+        Some(Self { client: client.into(), project: project.into(), thread, domain: domain.to_ascii_lowercase() })
     }
 
     /// The address with a thread token, used as `Reply-To` on our replies.

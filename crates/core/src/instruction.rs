@@ -136,7 +136,10 @@ mod tests {
             ("Do it.\n\nSent from my iPhone", "Do it."),
             ("Line one.\nLine two.", "Line one.\nLine two."),
             ("> quoted only", ""),
-            ("Please fix the From: field label on the contact page.", "Please fix the From: field label on the contact page."),
+            (
+                "Please fix the From: field label on the contact page.",
+                "Please fix the From: field label on the contact page.",
+            ),
         ];
         for (input, want) in table {
             assert_eq!(x(input), want, "input: {input:?}");

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`ids`]: identifiers and naming (`ContainerId`, `ThreadId`, `SessionId`, queue names).
 //! - [`email`]: raw MIME → [`email::ParsedEmail`] via `mail-parser`.
+//! - [`inbound`]: a trigger normalised for routing.
 //! - [`instruction`]: the new text of a reply (quotes and signatures removed).
 //! - [`thread`]: the thread rules of DESIGN §2.1 step 3, in order.
 //! - [`messages`]: the versioned queue messages of DESIGN §2.2.
@@ -12,6 +13,7 @@
 pub mod container;
 pub mod email;
 pub mod ids;
+pub mod inbound;
 pub mod instruction;
 pub mod messages;
 pub mod project;

@@ -207,7 +207,12 @@ mod tests {
 
     #[test]
     fn round_trip_and_version() {
-        let m = InMessage::Interrupt(Control { session: "a-bbbbbbbb".into(), before_seq: 3, reason: "newer".into(), by_command: None });
+        let m = InMessage::Interrupt(Control {
+            session: "a-bbbbbbbb".into(),
+            before_seq: 3,
+            reason: "newer".into(),
+            by_command: None,
+        });
         let s = encode(&m);
         assert!(s.contains("\"v\":1") && s.contains("\"type\":\"interrupt\""), "{s}");
         assert_eq!(decode::<InMessage>(&s).unwrap(), m);

@@ -1,1 +1,42 @@
-//! stub
+//! `switchyard-orchestrator`: the use cases, performed with the adapters.
+//!
+//! Layout:
+//! - [`error`]: [`RouteError`] and the typed [`Rejection`]s of bad input.
+//! - [`route`]: DESIGN §2.1 — authorise, thread, idempotency, session + seq, queue set,
+//!   container, one `SendMessageBatch`.
+//! - [`config`]: settings read once from the environment.
+//! - [`containers`]: ensure a queue set and a running (or starting) container.
+//! - [`projects`]: project administration.
+
+pub mod config;
+pub mod containers;
+pub mod error;
+pub mod projects;
+pub mod route;
+
+use std::sync::Arc;
+
+use switchyard_aws::launcher::Launcher;
+use switchyard_aws::queues::Queues;
+use switchyard_aws::store::Store;
+
+pub use error::{Rejection, RouteError};
+pub use route::{RouteOutcome, RouteStatus};
+
+/// The adapters every use case works with, built once per process.
+#[derive(Debug, Clone)]
+pub struct Orchestrator {
+    /// The table.
+    pub store: Store,
+    /// Queue sets.
+    pub queues: Queues,
+    /// The container launcher (ECS or local processes).
+    pub launcher: Arc<dyn Launcher>,
+}
+
+impl Orchestrator {
+    /// Assembles the orchestrator.
+    pub fn new(store: Store, queues: Queues, launcher: Arc<dyn Launcher>) -> Self {
+        Self { store, queues, launcher }
+    }
+}

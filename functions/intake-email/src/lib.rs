@@ -1,1 +1,142 @@
-//! stub
+//! `intake-email` Lambda: SQS records carrying SNS-wrapped SES receipt notifications.
+//!
+//! Each record's body is an SNS notification whose `Message` is an SES notification that
+//! either carries the raw email (`content`, SNS action, UTF-8 or Base64) or points to it
+//! in S3 (S3 action: `bucketName`/`objectKey`). Every record is handled on its own and
+//! reported through `SqsBatchResponse`: a rejected email (malformed, unauthorised) is a
+//! handled outcome and is acknowledged; only infrastructure failures are retried.
+
+use aws_lambda_events::event::ses::SimpleEmailService;
+use aws_lambda_events::event::sns::SnsMessage;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use switchyard_core::email::EmailError;
+use switchyard_core::inbound::inbound_from_email;
+use switchyard_core::project::Verdict;
+use switchyard_orchestrator::{Orchestrator, Rejection, RouteError, RouteOutcome};
+use tracing::{error, info, instrument, warn};
+
+/// What the handler needs, built once per Lambda instance.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// Routing.
+    pub orchestrator: Orchestrator,
+    /// S3, for emails stored by the receipt rule's S3 action.
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// What happened to one record.
+#[derive(Debug)]
+pub enum RecordOutcome {
+    /// Routed (new or duplicate).
+    Routed(RouteOutcome),
+    /// Refused; nothing routed; acknowledged.
+    Rejected(Rejection),
+}
+
+/// Why a record could not be handled (it is retried, then lands in the inbound DLQ).
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The body is not an SNS notification carrying an SES notification.
+    #[error("record is not an SNS(SES) notification: {0}")]
+    Envelope(#[from] serde_json::Error),
+    /// The SES notification has neither content nor an S3 location.
+    #[error("SES notification has no content and no S3 object")]
+    NoContent,
+    /// Base64 content does not decode.
+    #[error("SES content is not valid base64")]
+    Base64,
+    /// Reading the raw email from S3 failed.
+    #[error("reading s3://{bucket}/{key} failed")]
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Routing failed for an infrastructure reason.
+    #[error(transparent)]
+    Route(RouteError),
+}
+
+/// The Lambda handler: one result per record, failures reported per record.
+pub async fn handle(state: &State, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        match handle_record(state, record).await {
+            Ok(RecordOutcome::Routed(o)) => {
+                info!(message = %id, session = %o.session, command = %o.command_id, status = ?o.status, "email routed")
+            }
+            Ok(RecordOutcome::Rejected(r)) => warn!(message = %id, code = r.code(), reason = %r, "email rejected"),
+            Err(e) => {
+                error!(message = %id, error = %e, "email not handled; will retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// Handles one SQS record.
+#[instrument(skip_all, fields(message = record.message_id.as_deref().unwrap_or("")))]
+pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordOutcome, IntakeError> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let sns: SnsMessage = serde_json::from_str(body)?;
+    let ses: SimpleEmailService = serde_json::from_str(&sns.message)?;
+    let raw = match raw_email(state, &ses).await? {
+        Ok(raw) => raw,
+        Err(e) => return Ok(RecordOutcome::Rejected(Rejection::Email(e))),
+    };
+    let spf = Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref());
+    let dkim = Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref());
+    let parsed = match inbound_from_email(&raw, spf, dkim) {
+        Ok(p) => p,
+        Err(e) => return Ok(RecordOutcome::Rejected(Rejection::Email(e))),
+    };
+    match state.orchestrator.route(&parsed.inbound).await {
+        Ok(o) => Ok(RecordOutcome::Routed(o)),
+        Err(RouteError::Rejected(r)) => Ok(RecordOutcome::Rejected(r)),
+        Err(e) => Err(IntakeError::Route(e)),
+    }
+}
+
+/// The raw email, or an email-level rejection (too large to read), or an envelope error.
+async fn raw_email(state: &State, ses: &SimpleEmailService) -> Result<Result<Vec<u8>, EmailError>, IntakeError> {
+    if let Some(content) = &ses.content {
+        let encoding = ses.receipt.action.other.get("encoding").and_then(|v| v.as_str()).unwrap_or("UTF8");
+        return if encoding.eq_ignore_ascii_case("BASE64") {
+            base64_decode(content).map(Ok).ok_or(IntakeError::Base64)
+        } else {
+            Ok(Ok(content.as_bytes().to_vec()))
+        };
+    }
+    let action = &ses.receipt.action;
+    let (Some(bucket), Some(key)) = (&action.bucket_name, &action.object_key) else {
+        return Err(IntakeError::NoContent);
+    };
+    let s3_err = |e: Box<dyn std::error::Error + Send + Sync>| IntakeError::S3 {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        source: e,
+    };
+    let obj = state.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| s3_err(Box::new(e)))?;
+    let size = obj.content_length.unwrap_or(0).max(0) as usize;
+    if size > switchyard_core::email::MAX_RAW_BYTES {
+        // Refused before it is read into memory.
+        return Ok(Err(EmailError::TooLarge { size, limit: switchyard_core::email::MAX_RAW_BYTES }));
+    }
+    let bytes = obj.body.collect().await.map_err(|e| s3_err(Box::new(e)))?;
+    Ok(Ok(bytes.into_bytes().to_vec()))
+}
+
+fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    use aws_smithy_types::base64;
+    let cleaned: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::decode(cleaned).ok()
+}

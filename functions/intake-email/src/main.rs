@@ -1,1 +1,16 @@
-fn main() {}
+//! `intake-email` Lambda entry point: clients once, then one handler call per event.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use switchyard_aws::Clients;
+use switchyard_orchestrator::config::RouterConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let config = RouterConfig::from_env()?;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = Clients::new(&sdk, None);
+    let state = intake_email::State { orchestrator: config.orchestrator(&clients), s3: clients.s3.clone() };
+    let state = &state;
+    run(service_fn(move |ev: LambdaEvent<_>| async move { intake_email::handle(state, ev).await })).await
+}

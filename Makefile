@@ -1,0 +1,25 @@
+# Switchyard — see README.md. Every target that talks to AWS runs against the local
+# emulator started by scripts/with-emulator.sh unless AWS_ENDPOINT_URL already answers.
+SHELL := bash
+EMU := scripts/with-emulator.sh
+CARGO ?= cargo
+
+.PHONY: setup test bench demo dev lint fmt
+
+setup: ## install the pinned emulator into .venv/
+	$(EMU) true
+
+test: ## all tests, against the emulator this starts itself
+	$(CARGO) fmt --all -- --check
+	$(CARGO) check -p switchyard-tests --features localstack --tests
+	$(EMU) $(CARGO) test --workspace --all-targets
+
+bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
+	$(CARGO) build --release -p switchyard-cli
+	$(EMU) target/release/switchyard bench all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,102 @@
+//! SDK clients built once from the standard `aws-config` chain.
+//!
+//! `AWS_ENDPOINT_URL` points every client at an emulator; nothing here special-cases it
+//! except S3's path-style addressing, which the standard `AWS_S3_FORCE_PATH_STYLE`-like
+//! setting does not cover for custom endpoints.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// Counts AWS operations (one per SDK call, retries not counted) by `Service.Operation`.
+///
+/// Installed as an SDK interceptor, so the benchmark counts what really went out.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallCounter {
+    /// Total calls so far.
+    pub fn total(&self) -> u64 {
+        self.counts.lock().map(|m| m.values().sum()).unwrap_or_default()
+    }
+
+    /// Calls by `Service.Operation`.
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Forgets all counts.
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.counts.lock() {
+            m.clear();
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "switchyard-call-counter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op =
+            cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        if let Ok(mut m) = self.counts.lock() {
+            *m.entry(op).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The SDK clients Switchyard uses, sharing one configuration.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// DynamoDB.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// ECS.
+    pub ecs: aws_sdk_ecs::Client,
+    /// SES v2.
+    pub ses: aws_sdk_sesv2::Client,
+    /// S3 (raw inbound emails).
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    /// Builds every client from one `SdkConfig`; with a counter, every call is counted.
+    pub fn new(sdk: &aws_config::SdkConfig, counter: Option<&CallCounter>) -> Self {
+        macro_rules! build {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(sdk);
+                if let Some(c) = counter {
+                    b = b.interceptor(c.clone());
+                }
+                b
+            }};
+        }
+        Self {
+            dynamo: aws_sdk_dynamodb::Client::from_conf(build!(aws_sdk_dynamodb).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(build!(aws_sdk_sqs).build()),
+            ecs: aws_sdk_ecs::Client::from_conf(build!(aws_sdk_ecs).build()),
+            ses: aws_sdk_sesv2::Client::from_conf(build!(aws_sdk_sesv2).build()),
+            s3: aws_sdk_s3::Client::from_conf(build!(aws_sdk_s3).force_path_style(true).build()),
+        }
+    }
+}
+
+/// Loads the standard `aws-config` chain (env, profile, IMDS; `AWS_ENDPOINT_URL`).
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}

@@ -1,0 +1,52 @@
+//! SES v2 raw email sending (threaded replies are built by the responder).
+
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{EmailContent, RawMessage};
+
+use crate::error::{classify, AwsError};
+
+/// Sends raw MIME messages through SES v2.
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    client: aws_sdk_sesv2::Client,
+}
+
+impl Mailer {
+    /// A mailer on this client.
+    pub fn new(client: aws_sdk_sesv2::Client) -> Self {
+        Self { client }
+    }
+
+    /// Sends one raw message; returns the SES message id.
+    pub async fn send_raw(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, AwsError> {
+        let raw = RawMessage::builder()
+            .data(Blob::new(raw))
+            .build()
+            .map_err(|e| AwsError::InvalidRequest { what: "raw message", source: Box::new(e) })?;
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(from)
+            .destination(aws_sdk_sesv2::types::Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().raw(raw).build())
+            .send()
+            .await
+            .map_err(|e| classify("sesv2", e))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+
+    /// Verifies a sender identity (needed before sending, in SES and in the emulator).
+    pub async fn ensure_identity(&self, identity: &str) -> Result<(), AwsError> {
+        match self.client.create_email_identity().email_identity(identity).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_already_exists_exception() {
+                    Ok(())
+                } else {
+                    Err(classify("sesv2", e))
+                }
+            }
+        }
+    }
+}

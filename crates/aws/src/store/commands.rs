@@ -1,0 +1,206 @@
+//! Session and command items after routing: status updates, reads, cancel watermark.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use switchyard_core::ids::SessionId;
+use switchyard_core::messages::Outcome;
+
+use super::items::{CommandItem, SessionItem};
+use super::keys::{command_sk, session_pk, META};
+use super::{is_ccf, n, s, Store};
+use crate::error::{classify, AwsError};
+
+/// The final record of a command.
+#[derive(Debug, Clone, Default)]
+pub struct CommandUpdate {
+    /// Summary.
+    pub summary: String,
+    /// Commit sha.
+    pub commit: Option<String>,
+    /// Files changed.
+    pub files_changed: Vec<String>,
+    /// Error code.
+    pub error_code: Option<String>,
+    /// Error message.
+    pub error_message: Option<String>,
+    /// Job start (epoch ms).
+    pub started_ms: u64,
+    /// Job end (epoch ms).
+    pub finished_ms: u64,
+}
+
+impl Store {
+    /// Reads a session.
+    pub async fn get_session(&self, id: &SessionId) -> Result<Option<SessionItem>, AwsError> {
+        self.get(&session_pk(id), META).await
+    }
+
+    /// Reads a command by seq.
+    pub async fn get_command(&self, id: &SessionId, seq: u64) -> Result<Option<CommandItem>, AwsError> {
+        self.get(&session_pk(id), &command_sk(seq)).await
+    }
+
+    /// All commands of a session, by seq.
+    pub async fn list_commands(&self, id: &SessionId) -> Result<Vec<CommandItem>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :cmd)")
+                .expression_attribute_values(":pk", s(session_pk(id)))
+                .expression_attribute_values(":cmd", s("CMD#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(serde_dynamo::from_item(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sessions served by a container (the `by-container` GSI).
+    pub async fn sessions_of_container(&self, container: &str) -> Result<Vec<SessionItem>, AwsError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::GSI_BY_CONTAINER)
+            .key_condition_expression("session_container = :c")
+            .expression_attribute_values(":c", s(container))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", e))?;
+        resp.items.unwrap_or_default().into_iter().map(|i| Ok(serde_dynamo::from_item(i)?)).collect()
+    }
+
+    /// Marks a command running (attempts + 1) unless it already has a final outcome.
+    /// Returns the attempt number, or `None` if the command is already final.
+    pub async fn start_command(&self, id: &SessionId, seq: u64) -> Result<Option<u32>, AwsError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(command_sk(seq)))
+            .update_expression("SET #st = :running, started_ms = :now ADD attempts :one")
+            .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let attempts = out
+                    .attributes
+                    .and_then(|a| a.get("attempts").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()))
+                    .unwrap_or(1);
+                Ok(Some(attempts))
+            }
+            Err(e) if is_ccf(&e) => Ok(None),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Records the one final outcome of a command. `Ok(false)` if it already had one.
+    pub async fn finish_command(
+        &self,
+        id: &SessionId,
+        seq: u64,
+        outcome: Outcome,
+        u: &CommandUpdate,
+    ) -> Result<bool, AwsError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(command_sk(seq)))
+            .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":outcome", s(outcome.as_str()))
+            .expression_attribute_values(":summary", s(&u.summary))
+            .expression_attribute_values(":finished", n(u.finished_ms))
+            .expression_attribute_values(":files", AttributeValue::L(u.files_changed.iter().map(s).collect()));
+        let mut set =
+            "SET #st = :outcome, summary = :summary, finished_ms = :finished, files_changed = :files".to_string();
+        if u.started_ms > 0 {
+            set.push_str(", started_ms = :started");
+            req = req.expression_attribute_values(":started", n(u.started_ms));
+        }
+        for (name, value) in [("commit", &u.commit), ("error_code", &u.error_code), ("error_message", &u.error_message)]
+        {
+            if let Some(v) = value {
+                // Names are aliased: COMMIT is a DynamoDB reserved word.
+                set.push_str(&format!(", #{name} = :{name}"));
+                req = req
+                    .expression_attribute_names(format!("#{name}"), name)
+                    .expression_attribute_values(format!(":{name}"), s(v));
+            }
+        }
+        match req.update_expression(set).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Raises the session's cancel watermark (never lowers it).
+    pub async fn raise_cancel_watermark(&self, id: &SessionId, before_seq: u64) -> Result<(), AwsError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(META))
+            .update_expression("SET cancel_before_seq = :b")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(cancel_before_seq) OR cancel_before_seq < :b)",
+            )
+            .expression_attribute_values(":b", n(before_seq))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Sets a session's status (`open`/`closed`).
+    pub async fn set_session_status(&self, id: &SessionId, status: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(META))
+            .update_expression("SET #st = :s")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":s", s(status))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_ccf(&e) {
+                    AwsError::NotFound { what: format!("session {id}") }
+                } else {
+                    classify("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! Container items: the launch claim, queue-set record, registration, heartbeats, stops.
+//!
+//! Each transition of DESIGN §2.3 that has a rule is one conditional `UpdateItem`.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use switchyard_core::container::ContainerStatus;
+use switchyard_core::ids::ContainerId;
+
+use super::items::ContainerItem;
+use super::keys::{container_pk, META};
+use super::{is_ccf, n, s, Store};
+use crate::error::{classify, AwsError};
+
+/// The queue URLs of a generation of a container's queue set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls {
+    /// `in` queue.
+    pub in_url: String,
+    /// `out` queue.
+    pub out_url: String,
+    /// DLQ.
+    pub dlq_url: String,
+}
+
+/// Result of a launch claim.
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    /// We won: we must launch. The item as written.
+    Won(ContainerItem),
+    /// Someone else launched, or it is running: the item as it is.
+    Lost(Option<ContainerItem>),
+}
+
+impl Store {
+    fn update_container(
+        &self,
+        id: &ContainerId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(container_pk(id))).key("sk", s(META))
+    }
+
+    /// Reads a container item.
+    pub async fn get_container(&self, id: &ContainerId) -> Result<Option<ContainerItem>, AwsError> {
+        self.get(&container_pk(id), META).await
+    }
+
+    /// Claims the launch: `absent | stopped | failed → starting` with our token. Exactly one
+    /// concurrent caller wins.
+    pub async fn claim_launch(
+        &self,
+        id: &ContainerId,
+        client: &str,
+        project: &str,
+        user: &str,
+        token: &str,
+    ) -> Result<ClaimOutcome, AwsError> {
+        let res = self
+            .update_container(id)
+            .update_expression(
+                "SET container_status = :starting, launch_token = :token, launched_ms = :now, container_id = :id, \
+                 #c = :client, #p = :project, #u = :user, generation = if_not_exists(generation, :one), \
+                 active_jobs = :zero, launches = if_not_exists(launches, :zero) + :one REMOVE task_arn, heartbeat_ms",
+            )
+            .condition_expression("attribute_not_exists(container_status) OR container_status IN (:stopped, :failed)")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#c", "client")
+            .expression_attribute_names("#p", "project")
+            .expression_attribute_values(":starting", s(ContainerStatus::Starting.as_str()))
+            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
+            .expression_attribute_values(":failed", s(ContainerStatus::Failed.as_str()))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .expression_attribute_values(":id", s(id.as_str()))
+            .expression_attribute_values(":client", s(client))
+            .expression_attribute_values(":project", s(project))
+            .expression_attribute_values(":user", s(user))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(ClaimOutcome::Won(serde_dynamo::from_item(out.attributes.unwrap_or_default())?)),
+            Err(e) if is_ccf(&e) => {
+                let old = e.into_service_error();
+                let item = match old {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item.map(serde_dynamo::from_item).transpose()?
+                    }
+                    _ => None,
+                };
+                Ok(ClaimOutcome::Lost(item))
+            }
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Records a queue set of `generation` on the container item (creating the item if
+    /// needed). Refused if the item already records another generation.
+    pub async fn record_queue_set(&self, id: &ContainerId, generation: u32, urls: &QueueUrls) -> Result<(), AwsError> {
+        self.update_container(id)
+            .update_expression("SET generation = :g, in_url = :in, out_url = :out, dlq_url = :dlq, container_id = :id")
+            .condition_expression("attribute_not_exists(generation) OR generation = :g")
+            .expression_attribute_values(":g", n(generation))
+            .expression_attribute_values(":in", s(&urls.in_url))
+            .expression_attribute_values(":out", s(&urls.out_url))
+            .expression_attribute_values(":dlq", s(&urls.dlq_url))
+            .expression_attribute_values(":id", s(id.as_str()))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_ccf(&e) {
+                    AwsError::Conflict { context: "queue set generation" }
+                } else {
+                    classify("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Records the task of the launch that holds `token`.
+    pub async fn record_task(&self, id: &ContainerId, token: &str, task_arn: &str) -> Result<(), AwsError> {
+        self.update_container(id)
+            .update_expression("SET task_arn = :arn")
+            .condition_expression("launch_token = :token")
+            .expression_attribute_values(":arn", s(task_arn))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_ccf(&e) {
+                    AwsError::Conflict { context: "record task" }
+                } else {
+                    classify("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Sets a status if the item still holds `token` (and, optionally, is in one of `from`).
+    pub async fn set_status(
+        &self,
+        id: &ContainerId,
+        token: Option<&str>,
+        from: &[ContainerStatus],
+        to: ContainerStatus,
+        reason: Option<&str>,
+    ) -> Result<(), AwsError> {
+        let mut conds = vec!["attribute_exists(pk)".to_string()];
+        let mut req = self.update_container(id);
+        if let Some(t) = token {
+            conds.push("launch_token = :token".into());
+            req = req.expression_attribute_values(":token", s(t));
+        }
+        if !from.is_empty() {
+            let names: Vec<String> = (0..from.len()).map(|i| format!(":f{i}")).collect();
+            conds.push(format!("container_status IN ({})", names.join(", ")));
+            for (name, st) in names.iter().zip(from) {
+                req = req.expression_attribute_values(name, s(st.as_str()));
+            }
+        }
+        let mut update = "SET container_status = :to, updated_ms = :now".to_string();
+        if let Some(r) = reason {
+            update.push_str(", last_reason = :reason");
+            req = req.expression_attribute_values(":reason", s(r));
+        }
+        if to == ContainerStatus::Running {
+            update.push_str(", heartbeat_ms = :now, last_activity_ms = :now");
+        }
+        req.update_expression(update)
+            .condition_expression(conds.join(" AND "))
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_ccf(&e) {
+                    AwsError::Conflict { context: "container status" }
+                } else {
+                    classify("dynamodb", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Worker heartbeat: only while our launch holds the item.
+    pub async fn heartbeat(
+        &self,
+        id: &ContainerId,
+        token: &str,
+        active_jobs: u32,
+        last_activity_ms: u64,
+    ) -> Result<(), AwsError> {
+        self.update_container(id)
+            .update_expression(
+                "SET heartbeat_ms = :now, active_jobs = :jobs, last_activity_ms = :act, health = :healthy",
+            )
+            .condition_expression("launch_token = :token")
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .expression_attribute_values(":jobs", n(active_jobs))
+            .expression_attribute_values(":act", n(last_activity_ms))
+            .expression_attribute_values(":healthy", s("healthy"))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await
+            .map_err(
+                |e| if is_ccf(&e) { AwsError::Conflict { context: "heartbeat" } } else { classify("dynamodb", e) },
+            )?;
+        Ok(())
+    }
+
+    /// Records health as judged by the reaper.
+    pub async fn set_health(&self, id: &ContainerId, health: &str) -> Result<(), AwsError> {
+        self.update_container(id)
+            .update_expression("SET health = :h")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":h", s(health))
+            .send()
+            .await
+            .map_err(|e| if is_ccf(&e) { AwsError::Conflict { context: "health" } } else { classify("dynamodb", e) })?;
+        Ok(())
+    }
+
+    /// Container items in a status (the `by-status` GSI).
+    pub async fn containers_by_status(&self, status: ContainerStatus) -> Result<Vec<ContainerItem>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(super::GSI_BY_STATUS)
+                .key_condition_expression("container_status = :s")
+                .expression_attribute_values(":s", s(status.as_str()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(serde_dynamo::from_item(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,109 @@
+//! The single DynamoDB table of DESIGN §3: `pk`/`sk`, two sparse GSIs, TTL `expires_at`.
+//!
+//! | GSI | partition | sort | holds |
+//! |---|---|---|---|
+//! | `by-status` | `container_status` | `pk` | container items |
+//! | `by-container` | `session_container` | `pk` | session items |
+//!
+//! Every rule (one launch, seq order, idempotency) is a conditional write or a transaction.
+
+mod commands;
+mod containers;
+mod items;
+mod keys;
+mod routing;
+mod table;
+
+pub use commands::CommandUpdate;
+pub use containers::{ClaimOutcome, QueueUrls};
+pub use items::*;
+pub use keys::*;
+pub use routing::{AppendCommand, AppendOutcome, NewSession, RouteSnapshot};
+pub use table::{TableSchema, GSI_BY_CONTAINER, GSI_BY_STATUS, TTL_ATTRIBUTE};
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::error::{classify, AwsError};
+
+/// Typed access to the Switchyard table.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+impl Store {
+    /// A store on `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// Reads one item by key.
+    pub async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", e))?;
+        Ok(out.item)
+    }
+
+    /// Reads and deserialises one item.
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, AwsError> {
+        match self.get_raw(pk, sk).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes an item unconditionally.
+    pub async fn put<T: serde::Serialize>(&self, item: &T) -> Result<(), AwsError> {
+        let item: Item = serde_dynamo::to_item(item)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", e))?;
+        Ok(())
+    }
+}
+
+/// A string attribute.
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Whether an SDK error is a lost conditional write.
+pub(crate) fn is_ccf<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}

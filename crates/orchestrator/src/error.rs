@@ -1,0 +1,75 @@
+//! Errors of the use cases: typed rejections of input, and infrastructure failures.
+
+use switchyard_aws::AwsError;
+use switchyard_core::email::EmailError;
+
+/// Why an inbound was refused. Nothing is routed for a rejection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The email could not be used (malformed, no sender, too large, no project recipient).
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    /// A client, project, user or session name is invalid.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// The project does not exist.
+    #[error("unknown project {client}/{project}")]
+    UnknownProject {
+        /// Client.
+        client: String,
+        /// Project.
+        project: String,
+    },
+    /// The sender is not on the project's allow-list.
+    #[error("sender {0} is not allowed on this project")]
+    SenderNotAllowed(String),
+    /// SPF or DKIM failed.
+    #[error("{0} verification failed")]
+    VerificationFailed(&'static str),
+    /// The session does not exist (or belongs to someone else).
+    #[error("session not found")]
+    SessionNotFound,
+    /// The session was closed.
+    #[error("session is closed")]
+    SessionClosed,
+    /// The thread belongs to another project.
+    #[error("thread belongs to another project")]
+    ThreadMismatch,
+    /// The instruction is empty after quotes and signatures are removed.
+    #[error("no instruction: the message has no new text")]
+    EmptyInstruction,
+}
+
+impl Rejection {
+    /// A stable machine-readable code (used in logs, problem+json types, metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Email(EmailError::Malformed(_)) => "malformed_email",
+            Self::Email(EmailError::NoSender) => "no_sender",
+            Self::Email(EmailError::TooLarge { .. } | EmailError::BodyTooLarge { .. }) => "too_large",
+            Self::Email(EmailError::NoProjectRecipient) => "no_project_recipient",
+            Self::InvalidName(_) => "invalid_name",
+            Self::UnknownProject { .. } => "unknown_project",
+            Self::SenderNotAllowed(_) => "sender_not_allowed",
+            Self::VerificationFailed(_) => "verification_failed",
+            Self::SessionNotFound => "session_not_found",
+            Self::SessionClosed => "session_closed",
+            Self::ThreadMismatch => "thread_mismatch",
+            Self::EmptyInstruction => "empty_instruction",
+        }
+    }
+}
+
+/// A use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The input was refused (handled outcome; do not retry).
+    #[error("rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// AWS failed (retry may help).
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// Concurrent appends kept racing past the retry budget.
+    #[error("session {0} is too contended; retry")]
+    Contended(String),
+}
