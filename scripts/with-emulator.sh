@@ -21,7 +21,7 @@ answers() { curl -s -o /dev/null -m 2 "$1" ; }
 
 ensure_venv() {
   local want="$root/scripts/requirements-emulator.txt" stamp="$venv/.requirements"
-  if [ -x "$venv/bin/moto_server" ] && cmp -s "$want" "$stamp"; then return; fi
+  if [ -x "$venv/bin/python" ] && cmp -s "$want" "$stamp"; then return; fi
   log "installing $(grep -v '^#' "$want" | tr '\n' ' ')into .venv/"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$want"
@@ -49,7 +49,7 @@ else
     log "reusing moto already on port $port"
   else
     mkdir -p "$root/.switchyard"
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$root/.switchyard/moto.log" 2>&1 &
+    "$venv/bin/python" "$root/scripts/moto_serve.py" 127.0.0.1 "$port" >"$root/.switchyard/moto.log" 2>&1 &
     started_pid=$!
     for _ in $(seq 1 150); do
       answers "$AWS_ENDPOINT_URL/moto-api/" && break

@@ -128,6 +128,31 @@ fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Markers that open quoted history in HTML mail (Gmail, Outlook web/desktop, Yahoo,
+/// Thunderbird, Apple Mail), lower-cased.
+const HTML_QUOTE_MARKERS: &[&str] = &[
+    "<div class=\"gmail_quote",
+    "<div id=\"divrplyfwdmsg\"",
+    "<div id=\"appendonsend\"",
+    "<div class=\"yahoo_quoted",
+    "<div class=\"moz-cite-prefix\"",
+    "<blockquote",
+    "<hr",
+];
+
+/// The HTML before the first quote marker.
+fn cut_html_quote(html: &str) -> &str {
+    let lower = html.to_ascii_lowercase();
+    let cut = HTML_QUOTE_MARKERS.iter().filter_map(|m| lower.find(m)).min().unwrap_or(html.len());
+    // `to_ascii_lowercase` keeps byte offsets, so `cut` is a char boundary of `html` too.
+    &html[..cut]
+}
+
+/// Whether the only text body is HTML (mail-parser then reports the HTML part as text too).
+fn is_html_only(msg: &mail_parser::Message<'_>) -> bool {
+    msg.text_part(0).is_some_and(|p| p.is_text_html())
+}
+
 /// Parses a raw RFC 5322 message. Never panics; every failure is an [`EmailError`].
 pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     if raw.len() > MAX_RAW_BYTES {
@@ -151,9 +176,10 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         .flat_map(|a| a.iter())
         .filter_map(|a| a.address().map(str::to_string))
         .collect();
-    let body = match msg.body_text(0) {
-        Some(text) => text.into_owned(),
-        None => String::new(),
+    let body = if msg.text_body_count() > 0 && !is_html_only(&msg) {
+        msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+    } else {
+        msg.body_html(0).map(|h| mail_parser::decoders::html::html_to_text(cut_html_quote(&h))).unwrap_or_default()
     };
     if body.len() > MAX_BODY_BYTES {
         return Err(EmailError::BodyTooLarge { size: body.len(), limit: MAX_BODY_BYTES });

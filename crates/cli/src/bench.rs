@@ -1,0 +1,208 @@
+//! Benchmarks against the emulator. Each figure is one line `bench <name> = <number> <unit>`.
+//!
+//! The emulator serves one request at a time, so absolute throughput measures moto; the
+//! figures that transfer to AWS are calls per message (counted by an SDK interceptor) and
+//! the ratio of routing time to the time of the same AWS calls issued bare.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use switchyard_aws::launcher::{EcsLauncher, Launcher};
+use switchyard_aws::queues::{OutgoingMessage, Queues};
+use switchyard_aws::store::{container_pk, project_pk, session_pk, META};
+use switchyard_aws::{CallCounter, Clients};
+use switchyard_core::container::ContainerStatus;
+use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::inbound::inbound_from_email;
+use switchyard_core::project::{InterruptScope, ProjectConfig, Verdict};
+use switchyard_orchestrator::{Orchestrator, RouteOutcome};
+
+use crate::config::CliConfig;
+use crate::provision;
+
+/// Prints one figure.
+pub(crate) fn figure(name: &str, value: f64, unit: &str) {
+    println!("bench {name} = {value:.2} {unit}");
+}
+
+/// The p-th percentile (0–100) of sorted durations, in ms.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> anyhow::Result<()> {
+    let config = CliConfig::from_env();
+    match which {
+        "route" => route(&config, messages, concurrency).await,
+        "worker" => crate::bench_worker::run(&config).await,
+        "all" => {
+            route(&config, messages, concurrency).await?;
+            crate::bench_worker::run(&config).await
+        }
+        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, all)"),
+    }
+}
+
+fn email(user: &str, to: &str, id: &str) -> Vec<u8> {
+    format!("From: {user}\r\nTo: {to}\r\nSubject: bench\r\nMessage-ID: <{id}>\r\n\r\nChange the header colour.\r\n")
+        .into_bytes()
+}
+
+async fn route_one(o: &Orchestrator, raw: &[u8]) -> anyhow::Result<(RouteOutcome, Duration)> {
+    let inbound = inbound_from_email(raw, Verdict::Pass, Verdict::Pass)?.inbound;
+    let t = Instant::now();
+    let r = o.route(&inbound).await?;
+    Ok((r, t.elapsed()))
+}
+
+async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyhow::Result<()> {
+    const CONTAINERS: usize = 30;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let counter = CallCounter::default();
+    let clients = Clients::new(&sdk, Some(&counter));
+    let prefix = format!("b{}", &ulid::Ulid::new().to_string().to_ascii_lowercase()[17..]);
+    let store = provision::table(&clients, &format!("{prefix}-table")).await?;
+    let ecs = provision::ecs(&clients, &prefix, config.subnets.clone(), config.security_groups.clone()).await?;
+    let launcher: Arc<dyn Launcher> = Arc::new(EcsLauncher::new(clients.ecs.clone(), ecs));
+    let queues = Queues::new(clients.sqs.clone(), &prefix);
+    let o = Orchestrator::new(store.clone(), queues.clone(), launcher);
+    o.put_project(ProjectConfig {
+        client: "bench".into(),
+        project: "site".into(),
+        repo_url: "/dev/null".into(),
+        default_branch: "main".into(),
+        allowed_senders: vec!["@bench.example".into()],
+        job_command: "true".into(),
+        max_concurrent_sessions: 4,
+        interrupt_scope: InterruptScope::Session,
+        max_run_secs: 60,
+    })
+    .await?;
+
+    // Cold: a new session for a new user each time (queue set + launch claim + RunTask).
+    counter.reset();
+    let mut sessions = Vec::new();
+    for i in 0..CONTAINERS {
+        let (r, _) =
+            route_one(&o, &email(&format!("u{i}@bench.example"), "bench.site@in.example.com", &format!("cold{i}@b")))
+                .await?;
+        sessions.push(r);
+    }
+    let cold_calls = counter.total() as f64 / CONTAINERS as f64;
+    eprintln!("cold calls by operation: {:?}", counter.by_operation());
+    for s in &sessions {
+        store
+            .set_status(&ContainerId::from_stored(s.container.clone()), None, &[], ContainerStatus::Running, None)
+            .await?;
+    }
+
+    // Hot: follow-ups by thread token to running containers, `concurrency` routers.
+    let raws: Vec<Vec<u8>> = (0..messages)
+        .map(|i| {
+            let s = &sessions[i % CONTAINERS];
+            let user = format!("u{}@bench.example", i % CONTAINERS);
+            email(&user, &format!("bench.site+t.{}@in.example.com", s.thread), &format!("hot{i}@b"))
+        })
+        .collect();
+    counter.reset();
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<(RouteOutcome, Duration)>> =
+        futures::stream::iter(raws.iter().map(|r| route_one(&o, r))).buffered(concurrency).collect().await;
+    let elapsed = started.elapsed();
+    let mut lat: Vec<Duration> = results.into_iter().map(|r| r.map(|(_, d)| d)).collect::<Result<_, _>>()?;
+    lat.sort();
+    let hot_calls = counter.total() as f64 / messages as f64;
+    eprintln!("hot calls by operation: {:?}", counter.by_operation());
+
+    // Overhead: the same three calls issued bare vs. a routed follow-up, sequentially.
+    let samples = 100;
+    let s0 = &sessions[0];
+    let mut routed = Duration::ZERO;
+    for i in 0..samples {
+        let raw =
+            email("u0@bench.example", &format!("bench.site+t.{}@in.example.com", s0.thread), &format!("ovh{i}@b"));
+        routed += route_one(&o, &raw).await?.1;
+    }
+    let bare = bare_calls(&clients, store.table(), &queues, s0, samples).await?;
+
+    figure("route.cold.aws_calls_per_message", cold_calls, "calls");
+    figure("route.hot.aws_calls_per_message", hot_calls, "calls");
+    figure("route.hot.p50_ms", percentile(&lat, 50.0), "ms");
+    figure("route.hot.p95_ms", percentile(&lat, 95.0), "ms");
+    figure("route.hot.p99_ms", percentile(&lat, 99.0), "ms");
+    figure("route.throughput_per_s", messages as f64 / elapsed.as_secs_f64(), "msg/s");
+    figure("route.overhead_ratio", routed.as_secs_f64() / bare.as_secs_f64(), "x");
+    Ok(())
+}
+
+/// `samples` times: BatchGetItem of the same three keys, a TransactWriteItems of the same
+/// shape (idempotency put, seq update, command put, alias put), a SendMessageBatch of two.
+async fn bare_calls(
+    clients: &Clients,
+    table: &str,
+    queues: &Queues,
+    s: &RouteOutcome,
+    samples: usize,
+) -> anyhow::Result<Duration> {
+    use aws_sdk_dynamodb::types::{AttributeValue as A, KeysAndAttributes, Put, TransactWriteItem, Update};
+    let sid = SessionId::parse(&s.session)?;
+    let cid = ContainerId::from_stored(s.container.clone());
+    let key = |pk: String| [("pk".to_string(), A::S(pk)), ("sk".to_string(), A::S(META.into()))].into_iter().collect();
+    let url = queues.ensure_queue_set(&cid, 1).await?.in_url;
+    let mut total = Duration::ZERO;
+    for i in 0..samples {
+        let t = Instant::now();
+        let keys = KeysAndAttributes::builder()
+            .keys(key(project_pk("bench", "site")))
+            .keys(key(session_pk(&sid)))
+            .keys(key(container_pk(&cid)))
+            .consistent_read(true)
+            .build()?;
+        clients.dynamo.batch_get_item().request_items(table, keys).send().await?;
+        let put = |pk: String| -> anyhow::Result<TransactWriteItem> {
+            let p = Put::builder()
+                .table_name(table)
+                .item("pk", A::S(pk))
+                .item("sk", A::S(META.into()))
+                .item("payload", A::S("x".repeat(200)))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()?;
+            Ok(TransactWriteItem::builder().put(p).build())
+        };
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", A::S(format!("BARE#{i}")))
+            .key("sk", A::S("S".into()))
+            .update_expression("SET n = :n")
+            .expression_attribute_values(":n", A::N(i.to_string()))
+            .build()?;
+        clients
+            .dynamo
+            .transact_write_items()
+            .transact_items(put(format!("BAREI#{i}"))?)
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(put(format!("BAREC#{i}"))?)
+            .transact_items(put(format!("BAREA#{i}"))?)
+            .send()
+            .await
+            .context("bare transaction")?;
+        let body = "x".repeat(600);
+        queues
+            .send_batch(
+                &url,
+                &[
+                    OutgoingMessage { group: "ctl.bare".into(), dedup: format!("bi{i}"), body: body.clone() },
+                    OutgoingMessage { group: "bare".into(), dedup: format!("bw{i}"), body },
+                ],
+            )
+            .await?;
+        total += t.elapsed();
+    }
+    Ok(total)
+}

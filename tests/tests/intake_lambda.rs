@@ -1,0 +1,46 @@
+//! The intake-email Lambda handler called with a realistic SQS(SNS(SES)) event.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use switchyard_core::ids::{ContainerId, SessionId, ThreadId};
+use switchyard_tests::{project, TestEnv};
+
+const EVENT: &[u8] = include_bytes!("../fixtures/events/sqs-sns-ses.json");
+const S3_OBJECT: &[u8] = include_bytes!("../fixtures/events/s3-object.eml");
+const BUCKET: &str = "switchyard-inbound-fixture";
+
+#[tokio::test]
+async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -> anyhow::Result<()> {
+    // GIVEN a project and the raw email the S3 record points to
+    let env = TestEnv::new().await?;
+    let orchestrator = env.orchestrator();
+    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
+    let _ = env.clients.s3.create_bucket().bucket(BUCKET).send().await;
+    let key = format!("inbound/{}", env.prefix);
+    env.clients.s3.put_object().bucket(BUCKET).key(&key).body(S3_OBJECT.to_vec().into()).send().await?;
+    let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
+    let body = event.records[1].body.take().unwrap_or_default().replace("inbound/abc123", &key);
+    event.records[1].body = Some(body);
+    let state = intake_email::State { orchestrator: orchestrator.clone(), s3: env.clients.s3.clone() };
+
+    // WHEN the handler gets the batch
+    let response = intake_email::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
+
+    // THEN only the record that is not an SNS notification is reported for retry;
+    // the malformed and the SPF-failed emails are handled rejections
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec!["rec-5"]);
+    // AND the SNS-carried and S3-stored emails each made a session with one command
+    for message_id in ["new-1@example.com", "s3-1@example.com"] {
+        let session = SessionId::new("acme", &ThreadId::from_seed(message_id));
+        let commands = env.store().list_commands(&session).await?;
+        assert_eq!(commands.len(), 1, "{message_id}");
+    }
+    let spoofed = SessionId::new("acme", &ThreadId::from_seed("spf-1@example.com"));
+    assert!(env.store().get_session(&spoofed).await?.is_none());
+    // AND one container was launched for ann
+    let container = env.store().get_container(&ContainerId::new("acme", "site", "ann@example.com")).await?;
+    assert_eq!(container.and_then(|c| c.container_status).as_deref(), Some("starting"));
+    assert_eq!(env.ecs_task_count().await?, 1);
+    Ok(())
+}
