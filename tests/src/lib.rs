@@ -196,3 +196,49 @@ mod localstack {
             .await)
     }
 }
+
+/// A scratch directory under the system temp dir, unique per call.
+pub fn scratch_dir(what: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("switchyard-{what}-{}", unique()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Runs git and returns stdout; fails with its stderr.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A bare repository with one commit on `main` (the project remote).
+pub fn git_remote(root: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let bare = root.join("remote.git");
+    let seed = root.join("seed");
+    std::fs::create_dir_all(&seed)?;
+    git(root, &["init", "--quiet", "--bare", "-b", "main", &bare.to_string_lossy()])?;
+    git(&seed, &["init", "--quiet", "-b", "main"])?;
+    std::fs::write(seed.join("README.md"), "# sample site\n")?;
+    git(&seed, &["add", "."])?;
+    git(&seed, &["commit", "--quiet", "-m", "initial"])?;
+    git(&seed, &["push", "--quiet", &bare.to_string_lossy(), "main"])?;
+    Ok(bare)
+}
+
+/// The `switchyard-worker` binary built beside the test binary (`cargo test --workspace`).
+pub fn worker_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().and_then(|d| d.parent()).context("test binary has no target dir")?;
+    let bin = dir.join("switchyard-worker");
+    if !bin.exists() {
+        bail!("{} not built: run `cargo build -p switchyard-worker` or `make test`", bin.display());
+    }
+    Ok(bin)
+}

@@ -1,0 +1,359 @@
+//! The receive loop: registers, heartbeats, long-polls `in`, starts jobs in free slots,
+//! applies control messages at once, stops when idle without losing a message, and drains
+//! on shutdown. It never waits on a job: jobs run as tasks that own their message.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchyard_aws::queues::Received;
+use switchyard_aws::AwsError;
+use switchyard_core::container::ContainerStatus;
+use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::messages::{decode, Control, InMessage, Work};
+use switchyard_core::project::InterruptScope;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::exec::{self, Done, Handle, Shared, StopReason};
+
+/// How the worker ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Idle for `idle_timeout`: marked stopped, queue empty.
+    Idle,
+    /// Asked to stop (SIGTERM): running jobs saved and reported.
+    Shutdown,
+    /// Another launch took the container over.
+    Superseded,
+}
+
+/// The loop's state.
+struct Agent {
+    sh: Arc<Shared>,
+    id: ContainerId,
+    slots: usize,
+    running: HashMap<String, Handle>,
+    held: Vec<(Received, Work)>,
+    jobs: JoinSet<Done>,
+    closing: HashSet<String>,
+    active: Arc<AtomicU32>,
+    last_activity: Arc<AtomicU64>,
+}
+
+const STATES_BEFORE_RUNNING: [ContainerStatus; 4] =
+    [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopped];
+
+/// Runs the worker until idle stop, shutdown or supersession.
+pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit, AwsError> {
+    let sh = Arc::new(sh);
+    let id = ContainerId::from_stored(sh.cfg.container_id.clone());
+    let token = sh.cfg.launch_token.clone();
+    match sh.store.set_status(&id, Some(&token), &STATES_BEFORE_RUNNING, ContainerStatus::Running, None).await {
+        Ok(()) => info!(container = %id, "registered running"),
+        Err(AwsError::Conflict { .. }) => {
+            warn!(container = %id, "another launch holds the container; exiting");
+            return Ok(Exit::Superseded);
+        }
+        Err(e) => return Err(e),
+    }
+    let slots = match sh.project.interrupt_scope {
+        InterruptScope::Container => 1,
+        InterruptScope::Session => sh.cfg.slots_override.unwrap_or(sh.project.max_concurrent_sessions).max(1) as usize,
+    };
+    let mut agent = Agent {
+        sh: sh.clone(),
+        id: id.clone(),
+        slots,
+        running: HashMap::new(),
+        held: Vec::new(),
+        jobs: JoinSet::new(),
+        closing: HashSet::new(),
+        active: Arc::new(AtomicU32::new(0)),
+        last_activity: Arc::new(AtomicU64::new(switchyard_aws::now_ms())),
+    };
+    let (superseded_tx, mut superseded) = watch::channel(false);
+    let heartbeat = tokio::spawn(heartbeat(
+        sh.clone(),
+        id.clone(),
+        agent.active.clone(),
+        agent.last_activity.clone(),
+        superseded_tx,
+    ));
+    tokio::pin!(shutdown);
+    let exit = loop {
+        agent.reap();
+        let idle = agent.running.is_empty() && agent.held.is_empty();
+        let idle_for =
+            Duration::from_millis(switchyard_aws::now_ms().saturating_sub(agent.last_activity.load(Ordering::Relaxed)));
+        if idle && idle_for >= sh.cfg.idle_timeout {
+            match agent.idle_stop().await? {
+                Some(exit) => break exit,
+                None => continue,
+            }
+        }
+        let wait = if idle {
+            (sh.cfg.idle_timeout.saturating_sub(idle_for).as_secs() as i32).clamp(1, sh.cfg.poll_wait_secs.max(1))
+        } else {
+            1
+        };
+        let vis = Some(sh.visibility.as_secs() as i32);
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break Exit::Shutdown,
+            _ = superseded.changed() => break Exit::Superseded,
+            got = sh.queues.receive(&sh.cfg.in_url, 10, wait, vis) => match got {
+                Ok(msgs) => for m in msgs { agent.handle(m).await },
+                Err(e) => {
+                    warn!(error = %e, "receive failed; backing off");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+        agent.extend_held().await;
+    };
+    agent.drain(exit).await;
+    heartbeat.abort();
+    if exit == Exit::Shutdown {
+        let all = ContainerStatus::ALL;
+        match sh
+            .store
+            .set_status(&id, Some(&token), &all, ContainerStatus::Stopped, Some("worker stopped (SIGTERM)"))
+            .await
+        {
+            Ok(()) | Err(AwsError::Conflict { .. }) => {}
+            Err(e) => warn!(error = %e, "final status not recorded"),
+        }
+    }
+    info!(container = %id, ?exit, "worker exiting");
+    Ok(exit)
+}
+
+async fn heartbeat(
+    sh: Arc<Shared>,
+    id: ContainerId,
+    active: Arc<AtomicU32>,
+    last: Arc<AtomicU64>,
+    superseded: watch::Sender<bool>,
+) {
+    let mut tick = tokio::time::interval(sh.cfg.heartbeat);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match sh
+            .store
+            .heartbeat(&id, &sh.cfg.launch_token, active.load(Ordering::Relaxed), last.load(Ordering::Relaxed))
+            .await
+        {
+            Ok(()) => {}
+            Err(AwsError::Conflict { .. }) => {
+                warn!(container = %id, "launch token changed: superseded");
+                let _ = superseded.send(true);
+                return;
+            }
+            Err(e) => warn!(container = %id, error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+impl Agent {
+    fn touch(&self) {
+        self.last_activity.store(switchyard_aws::now_ms(), Ordering::Relaxed);
+        self.active.store(self.running.len() as u32, Ordering::Relaxed);
+    }
+
+    /// Collects finished jobs and starts held work in the freed slots.
+    fn reap(&mut self) {
+        while let Some(res) = self.jobs.try_join_next() {
+            match res {
+                Ok(done) => {
+                    self.running.remove(&done.command_id);
+                    if self.closing.remove(&done.session) {
+                        self.spawn_close(done.session);
+                    }
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => warn!(error = %e, "job task ended abnormally"),
+            }
+            self.touch();
+        }
+        let mut i = 0;
+        while i < self.held.len() && self.running.len() < self.slots {
+            if self.session_busy(&self.held[i].1.session) {
+                i += 1;
+                continue;
+            }
+            let (m, w) = self.held.remove(i);
+            self.start(m, w);
+        }
+    }
+
+    fn session_busy(&self, session: &str) -> bool {
+        self.running.values().any(|h| h.session == session)
+    }
+
+    fn start(&mut self, msg: Received, work: Work) {
+        let (tx, rx) = watch::channel(false);
+        let reason = Arc::new(Mutex::new(None));
+        info!(session = %work.session, command = %work.command_id, seq = work.seq, "job starting");
+        self.running.insert(
+            work.command_id.clone(),
+            Handle { session: work.session.clone(), seq: work.seq, interrupt: tx, reason: reason.clone() },
+        );
+        self.jobs.spawn(exec::execute(self.sh.clone(), msg, work, rx, reason));
+        self.touch();
+    }
+
+    async fn handle(&mut self, msg: Received) {
+        let parsed = decode::<InMessage>(&msg.body);
+        let Ok(parsed) = parsed else {
+            // Left to the redrive policy: released now, DLQ after the third receive.
+            warn!(message = %msg.id, receives = msg.receive_count, error = %parsed.err().map(|e| e.to_string()).unwrap_or_default(), "message does not parse");
+            if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &msg.receipt, 0).await {
+                warn!(message = %msg.id, error = %e, "release failed");
+            }
+            return;
+        };
+        match parsed {
+            InMessage::Work(w) => {
+                if self.running.len() < self.slots && !self.session_busy(&w.session) {
+                    self.start(msg, w);
+                } else {
+                    info!(session = %w.session, command = %w.command_id, "no free slot; holding");
+                    self.held.push((msg, w));
+                }
+            }
+            InMessage::Interrupt(c) => {
+                self.interrupt(&c, StopReason::Interrupted { by: c.by_command.clone(), reason: c.reason.clone() });
+                self.ack(&msg).await;
+            }
+            InMessage::Cancel(c) => {
+                if let Ok(s) = SessionId::parse(&c.session) {
+                    if let Err(e) = self.sh.store.raise_cancel_watermark(&s, c.before_seq).await {
+                        warn!(session = %c.session, error = %e, "cancel watermark not saved; will retry");
+                        return;
+                    }
+                }
+                self.interrupt(&c, StopReason::Cancelled);
+                self.ack(&msg).await;
+            }
+            InMessage::Close(c) => {
+                if let Ok(s) = SessionId::parse(&c.session) {
+                    if let Err(e) = self.sh.store.set_session_status(&s, "closed").await {
+                        warn!(session = %c.session, error = %e, "close not recorded");
+                    }
+                }
+                if self.session_busy(&c.session) {
+                    self.closing.insert(c.session.clone());
+                } else {
+                    self.spawn_close(c.session.clone());
+                }
+                self.ack(&msg).await;
+            }
+        }
+    }
+
+    fn interrupt(&self, c: &Control, reason: StopReason) {
+        let container_scope = self.sh.project.interrupt_scope == InterruptScope::Container;
+        let mut hit = false;
+        for h in self.running.values() {
+            let same = h.session == c.session;
+            if (same && h.seq < c.before_seq) || (!same && container_scope && reason != StopReason::Cancelled) {
+                info!(session = %h.session, seq = h.seq, before_seq = c.before_seq, "interrupting job");
+                h.stop(reason.clone());
+                hit = true;
+            }
+        }
+        if !hit {
+            tracing::debug!(session = %c.session, "control message for nothing running; ignored");
+        }
+    }
+
+    fn spawn_close(&mut self, session: String) {
+        let sh = self.sh.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sh.workspace.remove(&session).await {
+                warn!(session = %session, error = %e, "worktree not removed");
+            }
+        });
+    }
+
+    async fn ack(&self, msg: &Received) {
+        if let Err(e) = self.sh.queues.delete(&self.sh.cfg.in_url, &msg.receipt).await {
+            warn!(message = %msg.id, error = %e, "control message not deleted");
+        }
+    }
+
+    async fn extend_held(&self) {
+        for (m, _) in &self.held {
+            let _ = self
+                .sh
+                .queues
+                .set_visibility(&self.sh.cfg.in_url, &m.receipt, self.sh.visibility.as_secs() as i32)
+                .await;
+        }
+    }
+
+    /// Idle stop without loss: conditionally `stopped`, one last receive; if work came,
+    /// conditionally back to `running`, else exit. `None` = go on serving.
+    async fn idle_stop(&mut self) -> Result<Option<Exit>, AwsError> {
+        let token = self.sh.cfg.launch_token.clone();
+        let from = [ContainerStatus::Running, ContainerStatus::Idle];
+        match self.sh.store.set_status(&self.id, Some(&token), &from, ContainerStatus::Stopped, Some("idle")).await {
+            Ok(()) => {}
+            Err(AwsError::Conflict { .. }) => return Ok(Some(Exit::Superseded)),
+            Err(e) => return Err(e),
+        }
+        let last =
+            self.sh.queues.receive(&self.sh.cfg.in_url, 10, 1, Some(self.sh.visibility.as_secs() as i32)).await?;
+        if last.is_empty() {
+            info!(container = %self.id, "idle: stopped");
+            return Ok(Some(Exit::Idle));
+        }
+        match self
+            .sh
+            .store
+            .set_status(&self.id, Some(&token), &[ContainerStatus::Stopped], ContainerStatus::Running, None)
+            .await
+        {
+            Ok(()) => {
+                info!(container = %self.id, "idle stop cancelled: work arrived");
+                self.touch();
+                for m in last {
+                    self.handle(m).await;
+                }
+                Ok(None)
+            }
+            Err(AwsError::Conflict { .. }) => {
+                for m in &last {
+                    let _ = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, 0).await;
+                }
+                Ok(Some(Exit::Superseded))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stops every job, waits for them to save and report, releases held messages.
+    async fn drain(&mut self, exit: Exit) {
+        if exit != Exit::Idle {
+            for h in self.running.values() {
+                h.stop(StopReason::Shutdown);
+            }
+        }
+        for (m, _) in self.held.drain(..) {
+            let _ = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, 0).await;
+        }
+        while let Some(res) = self.jobs.join_next().await {
+            if let Err(e) = res {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
+        self.running.clear();
+    }
+}

@@ -1,0 +1,98 @@
+//! The worker's one reading of the environment: exactly what the launcher sets
+//! (`switchyard_aws::launcher::LaunchSpec::env`) plus local limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use switchyard_aws::launcher::env;
+
+/// A variable is missing or invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0}: {1}")]
+pub struct ConfigError(pub &'static str, pub String);
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// DynamoDB table.
+    pub table: String,
+    /// Container id.
+    pub container_id: String,
+    /// Client slug.
+    pub client: String,
+    /// Project slug.
+    pub project: String,
+    /// User served.
+    pub user: String,
+    /// Token of the launch this worker belongs to.
+    pub launch_token: String,
+    /// Queue-set generation.
+    pub generation: u32,
+    /// `in` queue URL.
+    pub in_url: String,
+    /// `out` queue URL.
+    pub out_url: String,
+    /// DLQ URL.
+    pub dlq_url: String,
+    /// Task id (local launcher) — informational.
+    pub task_arn: Option<String>,
+    /// `SWITCHYARD_WORKSPACE`: where the clone and the worktrees live.
+    pub workspace: PathBuf,
+    /// `SWITCHYARD_HEARTBEAT_SECS` (default 30).
+    pub heartbeat: Duration,
+    /// `SWITCHYARD_IDLE_TIMEOUT_SECS` (default 1200).
+    pub idle_timeout: Duration,
+    /// `SWITCHYARD_GRACE_SECS`: SIGINT → SIGKILL grace (default 5).
+    pub grace: Duration,
+    /// `SWITCHYARD_POLL_WAIT_SECS`: long-poll wait (default 20).
+    pub poll_wait_secs: i32,
+    /// `SWITCHYARD_VISIBILITY_SECS`: in-flight visibility of a received message, extended
+    /// at a third of it while its job runs (default 60). A crashed worker's command
+    /// comes back after this long.
+    pub visibility_secs: u64,
+    /// `SWITCHYARD_MAX_OUTPUT_BYTES`: output kept per job (tail; default 64 KiB).
+    pub max_output_bytes: usize,
+    /// `SWITCHYARD_MAX_CONCURRENT_SESSIONS`: overrides the project's slot count.
+    pub slots_override: Option<u32>,
+}
+
+fn req(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name).map_err(|_| ConfigError(name, "not set".into()))
+}
+
+fn num<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| ConfigError(name, format!("not a number: {v:?}"))),
+        Err(_) => Ok(default),
+    }
+}
+
+impl WorkerConfig {
+    /// Reads the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let container_id = req(env::CONTAINER_ID)?;
+        let workspace =
+            std::env::var("SWITCHYARD_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/workspace"));
+        Ok(Self {
+            table: req(env::TABLE)?,
+            client: req(env::CLIENT)?,
+            project: req(env::PROJECT)?,
+            user: req(env::USER)?,
+            launch_token: req(env::LAUNCH_TOKEN)?,
+            generation: num(env::GENERATION, 1)?,
+            in_url: req(env::IN_QUEUE_URL)?,
+            out_url: req(env::OUT_QUEUE_URL)?,
+            dlq_url: req(env::DLQ_URL)?,
+            task_arn: std::env::var(env::TASK_ARN).ok(),
+            workspace,
+            heartbeat: Duration::from_secs(num("SWITCHYARD_HEARTBEAT_SECS", 30)?),
+            idle_timeout: Duration::from_secs(num("SWITCHYARD_IDLE_TIMEOUT_SECS", 1200)?),
+            grace: Duration::from_secs(num("SWITCHYARD_GRACE_SECS", 5)?),
+            poll_wait_secs: num("SWITCHYARD_POLL_WAIT_SECS", 20)?,
+            max_output_bytes: num("SWITCHYARD_MAX_OUTPUT_BYTES", 64 * 1024)?,
+            visibility_secs: num("SWITCHYARD_VISIBILITY_SECS", 60)?,
+            slots_override: std::env::var("SWITCHYARD_MAX_CONCURRENT_SESSIONS").ok().and_then(|v| v.parse().ok()),
+            container_id,
+        })
+    }
+}

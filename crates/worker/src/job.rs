@@ -1,0 +1,158 @@
+//! The job runner: the project's command in the session worktree, in its own process
+//! group, instruction on stdin and in env, bounded output, maximum run time, and
+//! interrupt (SIGINT to the group, grace, then SIGKILL).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// What the job is told about itself.
+#[derive(Debug, Clone)]
+pub struct JobSpec<'a> {
+    /// `sh -c` command.
+    pub command: &'a str,
+    /// Instruction (stdin and `SWITCHYARD_INSTRUCTION`).
+    pub instruction: &'a str,
+    /// Session id.
+    pub session: &'a str,
+    /// Command id.
+    pub command_id: &'a str,
+    /// Branch.
+    pub branch: &'a str,
+    /// Maximum run time.
+    pub max_run: Duration,
+    /// SIGINT → SIGKILL grace.
+    pub grace: Duration,
+    /// Output bytes kept (tail).
+    pub max_output: usize,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEnd {
+    /// Exited by itself with this code (None = killed by a signal).
+    Exited(Option<i32>),
+    /// Interrupted on request.
+    Interrupted,
+    /// Ran past the maximum run time.
+    TimedOut,
+}
+
+/// The result of a job.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// How it ended.
+    pub end: JobEnd,
+    /// The tail of stdout and stderr, interleaved by arrival.
+    pub output: String,
+}
+
+/// A job could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("job could not start: {0}")]
+pub struct SpawnError(#[from] std::io::Error);
+
+fn signal_group(pid: Option<u32>, sig: Signal) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // The group may already be gone; nothing to do then.
+        let _ = killpg(Pid::from_raw(pid), sig);
+    }
+}
+
+/// Runs a job until it exits, times out, or `interrupt` turns true.
+pub async fn run(
+    spec: &JobSpec<'_>,
+    dir: &Path,
+    mut interrupt: watch::Receiver<bool>,
+) -> Result<JobResult, SpawnError> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(spec.command)
+        .current_dir(dir)
+        .env("SWITCHYARD_INSTRUCTION", spec.instruction)
+        .env("SWITCHYARD_SESSION_ID", spec.session)
+        .env("SWITCHYARD_COMMAND_ID", spec.command_id)
+        .env("SWITCHYARD_BRANCH", spec.branch)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id();
+    if let Some(mut stdin) = child.stdin.take() {
+        let text = spec.instruction.to_string();
+        tokio::spawn(async move {
+            // A job that does not read stdin closes it; that is fine.
+            let _ = stdin.write_all(text.as_bytes()).await;
+        });
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    for mut pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|p| Box::new(p) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf).await {
+                if n == 0 || tx.send(buf[..n].to_vec()).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let max = spec.max_output.max(1024);
+    let mut output: Vec<u8> = Vec::new();
+    let keep = |chunk: Vec<u8>, output: &mut Vec<u8>| {
+        output.extend_from_slice(&chunk);
+        if output.len() > max {
+            let cut = output.len() - max;
+            output.drain(..cut);
+        }
+    };
+    let deadline = tokio::time::sleep(spec.max_run);
+    tokio::pin!(deadline);
+    let mut ending: Option<JobEnd> = None;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.ok(),
+            Some(chunk) = rx.recv() => keep(chunk, &mut output),
+            changed = interrupt.changed(), if ending.is_none() => {
+                if changed.is_err() || *interrupt.borrow() {
+                    ending = Some(JobEnd::Interrupted);
+                    signal_group(pid, Signal::SIGINT);
+                    kill_at = Some(tokio::time::Instant::now() + spec.grace);
+                }
+            }
+            _ = &mut deadline, if ending.is_none() => {
+                ending = Some(JobEnd::TimedOut);
+                signal_group(pid, Signal::SIGINT);
+                kill_at = Some(tokio::time::Instant::now() + spec.grace);
+            }
+            _ = async { if let Some(t) = kill_at { tokio::time::sleep_until(t).await } else { std::future::pending().await } } => {
+                signal_group(pid, Signal::SIGKILL);
+                kill_at = None;
+            }
+        }
+    };
+    // Whatever the pipes still hold (bounded: the group is gone).
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        keep(chunk, &mut output);
+    }
+    // Children of the job that outlived it must not keep writing to the worktree.
+    signal_group(pid, Signal::SIGKILL);
+    let end = ending.unwrap_or(JobEnd::Exited(status.and_then(|s| s.code())));
+    Ok(JobResult { end, output: String::from_utf8_lossy(&output).into_owned() })
+}

@@ -1,0 +1,28 @@
+//! `switchyard-worker`: config from env → clients → run until idle, SIGTERM or supersession.
+
+use switchyard_aws::Clients;
+use switchyard_worker::WorkerConfig;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cfg = WorkerConfig::from_env()?;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = Clients::new(&sdk, None);
+    let shutdown = async {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    };
+    let exit = switchyard_worker::run(cfg, &clients, shutdown).await?;
+    tracing::info!(?exit, "bye");
+    Ok(())
+}
