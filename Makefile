@@ -15,7 +15,7 @@ test: ## all tests, against the emulator this starts itself
 	$(EMU) $(CARGO) test --workspace --all-targets
 
 bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
-	$(CARGO) build --release -p switchyard-cli
+	$(CARGO) build --release -p switchyard-cli -p switchyard-worker
 	$(EMU) target/release/switchyard bench all
 
 lint:

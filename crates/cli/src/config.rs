@@ -7,6 +7,9 @@ pub(crate) struct CliConfig {
     pub(crate) subnets: Vec<String>,
     /// `SWITCHYARD_SECURITY_GROUPS`: security groups for ECS RunTask.
     pub(crate) security_groups: Vec<String>,
+    /// `SWITCHYARD_WORKER_BIN`: the worker binary for local containers (default: beside
+    /// this binary).
+    pub(crate) worker_bin: Option<std::path::PathBuf>,
 }
 
 fn list(name: &str) -> Vec<String> {
@@ -22,6 +25,24 @@ fn list(name: &str) -> Vec<String> {
 impl CliConfig {
     /// Reads the environment.
     pub(crate) fn from_env() -> Self {
-        Self { subnets: list("SWITCHYARD_SUBNETS"), security_groups: list("SWITCHYARD_SECURITY_GROUPS") }
+        Self {
+            subnets: list("SWITCHYARD_SUBNETS"),
+            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+            worker_bin: std::env::var_os("SWITCHYARD_WORKER_BIN").map(Into::into),
+        }
+    }
+
+    /// The worker binary to launch locally.
+    pub(crate) fn worker_binary(&self) -> anyhow::Result<std::path::PathBuf> {
+        let bin = match &self.worker_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()?.with_file_name("switchyard-worker"),
+        };
+        anyhow::ensure!(
+            bin.exists(),
+            "worker binary {} not found (build it: cargo build -p switchyard-worker)",
+            bin.display()
+        );
+        Ok(bin)
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_worker;
 mod config;
+mod demo_git;
 mod inspect;
 mod provision;
 
