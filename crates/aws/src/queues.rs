@@ -232,6 +232,25 @@ impl Queues {
         ))
     }
 
+    /// How long ago a queue was created.
+    pub async fn age(&self, url: &str) -> Result<std::time::Duration, AwsError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::CreatedTimestamp)
+            .send()
+            .await
+            .map_err(|e| classify("sqs", e))?;
+        let created: u64 = out
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::CreatedTimestamp))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let now = crate::now_ms() / 1000;
+        Ok(std::time::Duration::from_secs(now.saturating_sub(created)))
+    }
+
     /// Deletes a queue (a missing queue is not an error).
     pub async fn delete_queue(&self, url: &str) -> Result<(), AwsError> {
         match self.client.delete_queue().queue_url(url).send().await {

@@ -69,6 +69,9 @@ pub enum RouteError {
     /// AWS failed (retry may help).
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// A dead letter that names no command.
+    #[error(transparent)]
+    DeadLetter(#[from] crate::respond::UnattributableDeadLetter),
     /// Concurrent appends kept racing past the retry budget.
     #[error("session {0} is too contended; retry")]
     Contended(String),

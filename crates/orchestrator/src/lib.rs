@@ -7,12 +7,18 @@
 //! - [`config`]: settings read once from the environment.
 //! - [`containers`]: ensure a queue set and a running (or starting) container.
 //! - [`projects`]: project administration.
+//! - [`respond`]: outcomes recorded and answered (threaded email replies, DLQ'd commands).
+//! - [`reconcile`]: task-state changes and the reaper.
+//! - [`sessions`]: session control (interrupt, cancel, close) and API keys.
 
 pub mod config;
 pub mod containers;
 pub mod error;
 pub mod projects;
+pub mod reconcile;
+pub mod respond;
 pub mod route;
+pub mod sessions;
 
 use std::sync::Arc;
 

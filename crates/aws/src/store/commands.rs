@@ -204,3 +204,39 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Claims the one reply of a command (at most one email per command).
+    pub async fn claim_reply(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(command_sk(seq)))
+            .update_expression("SET replied_ms = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(replied_ms)")
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Releases a reply claim after a failed send, so a retry can send.
+    pub async fn release_reply(&self, id: &SessionId, seq: u64) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(id)))
+            .key("sk", s(command_sk(seq)))
+            .update_expression("REMOVE replied_ms")
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", e))?;
+        Ok(())
+    }
+}

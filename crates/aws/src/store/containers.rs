@@ -249,3 +249,48 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Marks the container stopped if `task_arn` is still its task. `Ok(false)` if a newer
+    /// launch (or nothing) holds the item.
+    pub async fn mark_stopped_if_task(&self, id: &ContainerId, task_arn: &str, reason: &str) -> Result<bool, AwsError> {
+        let res = self
+            .update_container(id)
+            .update_expression("SET container_status = :stopped, last_reason = :reason, active_jobs = :zero")
+            .condition_expression("task_arn = :arn AND container_status <> :stopped")
+            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":arn", s(task_arn))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Retires a stopped container's queue set: the next launch uses `generation + 1`.
+    pub async fn retire_queue_set(&self, id: &ContainerId, generation: u32) -> Result<(), AwsError> {
+        self.update_container(id)
+            .update_expression("SET generation = :next REMOVE in_url, out_url, dlq_url")
+            .condition_expression("generation = :g AND container_status = :stopped")
+            .expression_attribute_values(":g", n(generation))
+            .expression_attribute_values(":next", n(generation + 1))
+            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
+            .send()
+            .await
+            .map_err(|e| if is_ccf(&e) { AwsError::Conflict { context: "retire" } } else { classify("dynamodb", e) })?;
+        Ok(())
+    }
+
+    /// Every container item (all statuses).
+    pub async fn all_containers(&self) -> Result<Vec<ContainerItem>, AwsError> {
+        let mut out = Vec::new();
+        for st in ContainerStatus::ALL {
+            out.extend(self.containers_by_status(st).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,194 @@
+//! The responder use case (DESIGN §2.5): record the outcome if the worker has not, and
+//! answer in the thread — a threaded email through SES for email sessions (API sessions
+//! read their status from the table). Commands that ended in the DLQ are answered as
+//! failed with a clear reason.
+
+use mail_builder::MessageBuilder;
+use switchyard_aws::mailer::Mailer;
+use switchyard_aws::store::CommandUpdate;
+use switchyard_core::ids::SessionId;
+use switchyard_core::messages::{decode, InMessage, Outcome, Response, Timings};
+use tracing::{info, instrument, warn};
+
+use crate::{Orchestrator, RouteError};
+
+/// A reply email that was sent.
+#[derive(Debug, Clone)]
+pub struct SentReply {
+    /// From (the thread-token address).
+    pub from: String,
+    /// To (the sender of the instruction).
+    pub to: String,
+    /// Our Message-ID.
+    pub message_id: String,
+    /// The raw MIME message.
+    pub raw: Vec<u8>,
+}
+
+/// What the responder did.
+#[derive(Debug, Clone)]
+pub struct Responded {
+    /// Whether this call recorded the outcome (false: the worker had).
+    pub recorded: bool,
+    /// The email sent, if any.
+    pub email: Option<SentReply>,
+}
+
+/// A DLQ message that is not a command cannot be answered.
+#[derive(Debug, thiserror::Error)]
+#[error("dead letter is not a work message: {0}")]
+pub struct UnattributableDeadLetter(pub String);
+
+fn headline(r: &Response) -> String {
+    match r.outcome {
+        Outcome::Succeeded => "Done: your change is committed.".into(),
+        Outcome::Failed => format!(
+            "Failed: {}.",
+            r.error_message.clone().unwrap_or_else(|| r.error_code.clone().unwrap_or_else(|| "unknown error".into()))
+        ),
+        Outcome::Interrupted => match &r.superseded_by {
+            Some(by) => format!(
+                "Interrupted: your newer instruction (command {by}) superseded this one. Partial work was saved."
+            ),
+            None => "Interrupted: the job was stopped before it finished. Partial work was saved.".into(),
+        },
+        Outcome::Cancelled => "Cancelled.".into(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Builds the text and HTML bodies of a reply.
+pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
+    let mut text = format!("{}\n\n", headline(r));
+    if !r.summary.trim().is_empty() {
+        text.push_str(&format!("Summary:\n{}\n\n", r.summary.trim()));
+    }
+    if !r.files_changed.is_empty() {
+        text.push_str("Files changed:\n");
+        for f in &r.files_changed {
+            text.push_str(&format!("  - {f}\n"));
+        }
+        text.push('\n');
+    }
+    if let Some(c) = &r.commit {
+        text.push_str(&format!("Commit: {c} on branch {branch}\n\n"));
+    }
+    text.push_str(&format!("-- \nReply to this email to continue this session ({}, command {}).\n", r.session, r.seq));
+    let html = format!(
+        "<html><body><p><b>{}</b></p>{}{}{}<p style=\"color:#666\">Reply to this email to continue this session ({}, command {}).</p></body></html>",
+        escape(&headline(r)),
+        if r.summary.trim().is_empty() { String::new() } else { format!("<pre>{}</pre>", escape(r.summary.trim())) },
+        if r.files_changed.is_empty() {
+            String::new()
+        } else {
+            format!("<ul>{}</ul>", r.files_changed.iter().map(|f| format!("<li><code>{}</code></li>", escape(f))).collect::<String>())
+        },
+        r.commit.as_ref().map(|c| format!("<p>Commit <code>{}</code> on branch <code>{}</code></p>", escape(c), escape(branch))).unwrap_or_default(),
+        escape(&r.session),
+        r.seq,
+    );
+    (text, html)
+}
+
+fn reply_subject(subject: &str, thread: &str) -> String {
+    let base = if subject.trim().is_empty() { "Your request".to_string() } else { subject.trim().to_string() };
+    let base = if base.to_ascii_lowercase().starts_with("re:") { base } else { format!("Re: {base}") };
+    let tag = format!("[#{thread}]");
+    if base.contains(&tag) {
+        base
+    } else {
+        format!("{base} {tag}")
+    }
+}
+
+impl Orchestrator {
+    /// Handles one response from an `out` queue.
+    #[instrument(skip(self, mailer, r), fields(session = %r.session, command = %r.command_id, outcome = r.outcome.as_str()))]
+    pub async fn respond(&self, mailer: Option<&Mailer>, r: &Response) -> Result<Responded, RouteError> {
+        let session = SessionId::parse(&r.session).map_err(|e| crate::Rejection::InvalidName(e.to_string()))?;
+        let update = CommandUpdate {
+            summary: r.summary.clone(),
+            commit: r.commit.clone(),
+            files_changed: r.files_changed.clone(),
+            error_code: r.error_code.clone(),
+            error_message: r.error_message.clone(),
+            started_ms: r.timings.started_ms,
+            finished_ms: if r.timings.finished_ms > 0 { r.timings.finished_ms } else { switchyard_aws::now_ms() },
+        };
+        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &update).await?;
+        let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
+            return Ok(Responded { recorded, email: None });
+        };
+        if r.reply.to.is_empty() || !self.store.claim_reply(&session, r.seq).await? {
+            return Ok(Responded { recorded, email: None });
+        }
+        let thread = session.thread();
+        let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
+        let message_id = format!("{}.{}@{domain}", r.command_id.to_ascii_lowercase(), r.outcome.as_str());
+        let (text, html) = reply_bodies(r, &thread.branch());
+        let mut builder = MessageBuilder::new()
+            .from(("Switchyard", from))
+            .to(r.reply.to.as_str())
+            .reply_to(from)
+            .subject(reply_subject(&r.reply.subject, thread.as_str()))
+            .message_id(message_id.as_str())
+            .text_body(text)
+            .html_body(html);
+        if let Some(m) = &r.reply.message_id {
+            builder = builder.in_reply_to(m.as_str());
+        }
+        if !r.reply.references.is_empty() {
+            builder = builder.references(r.reply.references.as_slice());
+        }
+        let raw = match builder.write_to_vec() {
+            Ok(raw) => raw,
+            Err(e) => {
+                warn!(error = %e, "reply could not be built");
+                self.store.release_reply(&session, r.seq).await?;
+                return Ok(Responded { recorded, email: None });
+            }
+        };
+        if let Err(e) = mailer.send_raw(from, &r.reply.to, raw.clone()).await {
+            self.store.release_reply(&session, r.seq).await?;
+            return Err(e.into());
+        }
+        // Replies to our reply thread by In-Reply-To even if the client drops the token.
+        self.store.put_aliases(session.client(), &thread, std::slice::from_ref(&message_id)).await?;
+        info!(to = %r.reply.to, "reply sent");
+        Ok(Responded {
+            recorded,
+            email: Some(SentReply { from: from.into(), to: r.reply.to.clone(), message_id, raw }),
+        })
+    }
+
+    /// Handles one message from a DLQ: a work message is answered as failed.
+    pub async fn respond_dead_letter(&self, mailer: Option<&Mailer>, body: &str) -> Result<Responded, RouteError> {
+        let work = match decode::<InMessage>(body) {
+            Ok(InMessage::Work(w)) => w,
+            Ok(other) => {
+                info!(session = other.session(), "control message dead-lettered; nothing to answer");
+                return Ok(Responded { recorded: false, email: None });
+            }
+            Err(e) => return Err(RouteError::DeadLetter(UnattributableDeadLetter(e.to_string()))),
+        };
+        let now = switchyard_aws::now_ms();
+        let r = Response {
+            session: work.session,
+            command_id: work.command_id,
+            seq: work.seq,
+            outcome: Outcome::Failed,
+            summary: "Switchyard tried this instruction 3 times and could not complete it; it was set aside.".into(),
+            files_changed: Vec::new(),
+            commit: None,
+            error_code: Some("dlq".into()),
+            error_message: Some("the worker could not process this instruction after 3 attempts".into()),
+            timings: Timings { received_ms: now, started_ms: 0, finished_ms: now },
+            reply: work.reply,
+            superseded_by: None,
+        };
+        self.respond(mailer, &r).await
+    }
+}

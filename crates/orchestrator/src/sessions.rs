@@ -1,0 +1,113 @@
+//! Session control and API keys: interrupt, cancel, close a session; create and check keys.
+
+use switchyard_aws::queues::OutgoingMessage;
+use switchyard_aws::store::{apikey_pk, ApiKeyItem, SessionItem, META};
+use switchyard_core::ids::{validate_slug, ContainerId, SessionId, MAX_SLUG};
+use switchyard_core::messages::{encode, Close, Control, InMessage};
+
+use crate::containers::urls_of;
+use crate::{Orchestrator, Rejection, RouteError};
+
+/// What to tell a session's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionControl {
+    /// Interrupt whatever runs (partial work saved).
+    Interrupt,
+    /// Interrupt and drop queued work.
+    Cancel,
+    /// Close the session (worktree removed, branch kept).
+    Close,
+}
+
+impl Orchestrator {
+    /// Sends a control message for a session to its container's `in` queue.
+    pub async fn control_session(&self, session: &SessionItem, what: SessionControl) -> Result<(), RouteError> {
+        let id = SessionId::parse(&session.session_id).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        let container = ContainerId::from_stored(session.session_container.clone());
+        let item = self.store.get_container(&container).await?;
+        let Some(urls) = urls_of(item.as_ref()) else {
+            // No queue set: nothing can be running or queued.
+            if what == SessionControl::Close {
+                self.store.set_session_status(&id, "closed").await?;
+            }
+            return Ok(());
+        };
+        let control = Control {
+            session: session.session_id.clone(),
+            before_seq: session.next_seq,
+            reason: match what {
+                SessionControl::Interrupt => "interrupted on request".into(),
+                SessionControl::Cancel => "cancelled on request".into(),
+                SessionControl::Close => "session closed".into(),
+            },
+            by_command: None,
+        };
+        let nonce = ulid::Ulid::new().to_string();
+        let msg = match what {
+            SessionControl::Interrupt => OutgoingMessage {
+                group: format!("ctl.{id}"),
+                dedup: format!("int-{nonce}"),
+                body: encode(&InMessage::Interrupt(control)),
+            },
+            SessionControl::Cancel => {
+                self.store.raise_cancel_watermark(&id, session.next_seq).await?;
+                OutgoingMessage {
+                    group: format!("ctl.{id}"),
+                    dedup: format!("can-{nonce}"),
+                    body: encode(&InMessage::Cancel(control)),
+                }
+            }
+            SessionControl::Close => {
+                self.store.set_session_status(&id, "closed").await?;
+                // In the session's own group: it runs after the work already queued.
+                OutgoingMessage {
+                    group: id.to_string(),
+                    dedup: format!("close-{nonce}"),
+                    body: encode(&InMessage::Close(Close { session: id.to_string() })),
+                }
+            }
+        };
+        self.queues.send_batch(&urls.in_url, &[msg]).await?;
+        Ok(())
+    }
+
+    /// Creates an API key and returns its secret (shown once; only its hash is stored).
+    pub async fn create_api_key(
+        &self,
+        client: &str,
+        user: &str,
+        projects: &[String],
+        scopes: &[String],
+    ) -> Result<String, RouteError> {
+        validate_slug("client", client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        for p in projects {
+            validate_slug("project", p, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        }
+        let user = switchyard_core::ids::normalise_user(user).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        let secret = format!(
+            "sy_{}{}",
+            ulid::Ulid::new().to_string().to_ascii_lowercase(),
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        );
+        let item = ApiKeyItem {
+            pk: apikey_pk(&secret),
+            sk: META.into(),
+            client: client.into(),
+            user,
+            projects: projects.to_vec(),
+            scopes: scopes.to_vec(),
+            key_prefix: secret.chars().take(10).collect(),
+            created_ms: switchyard_aws::now_ms(),
+        };
+        self.store.put(&item).await?;
+        Ok(secret)
+    }
+
+    /// The key behind a secret, if any.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKeyItem>, RouteError> {
+        if secret.len() < 10 || secret.len() > 200 {
+            return Ok(None);
+        }
+        Ok(self.store.get(&apikey_pk(secret), META).await?)
+    }
+}

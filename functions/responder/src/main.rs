@@ -1,0 +1,19 @@
+//! `responder` Lambda entry point.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use switchyard_aws::mailer::Mailer;
+use switchyard_aws::Clients;
+use switchyard_orchestrator::config::RouterConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let config = RouterConfig::from_env()?;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = Clients::new(&sdk, None);
+    let state =
+        responder::State { orchestrator: config.orchestrator(&clients), mailer: Mailer::new(clients.ses.clone()) };
+    let state = &state;
+    run(service_fn(move |ev: LambdaEvent<_>| async move { responder::handle(state, ev).await })).await
+}

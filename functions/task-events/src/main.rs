@@ -1,0 +1,16 @@
+//! `task-events` Lambda entry point.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use switchyard_aws::Clients;
+use switchyard_orchestrator::config::RouterConfig;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let config = RouterConfig::from_env()?;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = Clients::new(&sdk, None);
+    let state = task_events::State { orchestrator: config.orchestrator(&clients) };
+    let state = &state;
+    run(service_fn(move |ev: LambdaEvent<_>| async move { task_events::handle(state, ev).await })).await
+}
