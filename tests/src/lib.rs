@@ -18,6 +18,8 @@ use switchyard_aws::{CallCounter, Clients};
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 use switchyard_orchestrator::Orchestrator;
 
+pub mod world;
+
 /// One isolated test environment.
 #[derive(Debug, Clone)]
 pub struct TestEnv {

@@ -1,125 +1,12 @@
 //! The worker end to end: real worker processes (local launcher), real git repositories
 //! (a bare repo as remote), real SQS/DynamoDB in the emulator.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
 use switchyard_aws::queues::Received;
-use switchyard_core::container::ContainerStatus;
-use switchyard_core::ids::{ContainerId, SessionId};
-use switchyard_core::inbound::inbound_from_email;
-use switchyard_core::messages::{decode, Outcome, Response};
-use switchyard_core::project::{InterruptScope, Verdict};
-use switchyard_orchestrator::containers::ContainerKey;
-use switchyard_orchestrator::{Orchestrator, RouteOutcome};
-use switchyard_tests::{email, eventually, git, git_remote, project, scratch_dir, worker_binary, TestEnv};
-use switchyard_worker::local::{LocalLauncher, TaskExit};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-const ANN: &str = "ann@example.com";
-const WAIT: Duration = Duration::from_secs(40);
-
-struct World {
-    env: TestEnv,
-    o: Orchestrator,
-    launcher: Arc<LocalLauncher>,
-    exits: UnboundedReceiver<TaskExit>,
-    remote: PathBuf,
-    marks: PathBuf,
-    root: PathBuf,
-}
-
-/// GIVEN a project whose job is `job` (with `$MARKS` replaced by a scratch dir) and
-/// workers launched as local processes with short timings.
-async fn world(job: &str, scope: InterruptScope, idle_secs: u64) -> anyhow::Result<World> {
-    let env = TestEnv::new().await?;
-    let root = scratch_dir("worker")?;
-    let remote = git_remote(&root)?;
-    let marks = root.join("marks");
-    std::fs::create_dir_all(&marks)?;
-    let extra = [
-        ("SWITCHYARD_POLL_WAIT_SECS", "2".to_string()),
-        ("SWITCHYARD_HEARTBEAT_SECS", "1".into()),
-        ("SWITCHYARD_VISIBILITY_SECS", "4".into()),
-        ("SWITCHYARD_GRACE_SECS", "2".into()),
-        ("SWITCHYARD_IDLE_TIMEOUT_SECS", idle_secs.to_string()),
-        ("RUST_LOG", "info".into()),
-    ];
-    let (launcher, exits) = LocalLauncher::new(
-        worker_binary()?,
-        root.join("containers"),
-        extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-    );
-    let launcher = Arc::new(launcher);
-    let o = env.orchestrator_with(launcher.clone());
-    let mut p = project("acme", "site", &[ANN, "bob@example.com"]);
-    p.repo_url = remote.to_string_lossy().into_owned();
-    p.job_command = job.replace("$MARKS", &marks.to_string_lossy());
-    p.interrupt_scope = scope;
-    o.put_project(p).await?;
-    Ok(World { env, o, launcher, exits, remote, marks, root })
-}
-
-impl World {
-    async fn send(&self, from: &str, to: &str, id: &str, body: &str) -> anyhow::Result<RouteOutcome> {
-        let raw = email(from, to, "Site change", id, "", body);
-        Ok(self.o.route(&inbound_from_email(&raw, Verdict::Pass, Verdict::Pass)?.inbound).await?)
-    }
-
-    async fn out_url(&self, r: &RouteOutcome) -> anyhow::Result<String> {
-        let c = self.env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?;
-        Ok(c.and_then(|c| c.out_url).expect("out url recorded"))
-    }
-
-    /// Collects responses from `out` until `n` have arrived.
-    async fn responses(&self, r: &RouteOutcome, n: usize) -> anyhow::Result<Vec<Response>> {
-        let url = self.out_url(r).await?;
-        let q = self.env.queues();
-        let mut got: Vec<Response> = Vec::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while got.len() < n {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "timed out waiting for {n} responses, got {got:?}");
-            for m in q.receive(&url, 10, 1, Some(60)).await? {
-                got.push(decode::<Response>(&m.body)?);
-                q.delete(&url, &m.receipt).await?;
-            }
-        }
-        Ok(got)
-    }
-
-    async fn wait_mark(&self, name: &str) -> anyhow::Result<()> {
-        let p = self.marks.join(name);
-        eventually(&format!("mark {name}"), WAIT, || {
-            let p = p.clone();
-            async move { Ok(p.exists().then_some(())) }
-        })
-        .await
-    }
-
-    async fn next_exit(&mut self) -> anyhow::Result<TaskExit> {
-        Ok(tokio::time::timeout(WAIT, self.exits.recv()).await?.expect("launcher alive"))
-    }
-
-    fn branch_file(&self, branch: &str, file: &str) -> Option<String> {
-        git(&self.remote, &["show", &format!("{branch}:{file}")]).ok()
-    }
-
-    async fn command(&self, r: &RouteOutcome) -> anyhow::Result<switchyard_aws::store::CommandItem> {
-        Ok(self.env.store().get_command(&SessionId::parse(&r.session)?, r.seq).await?.expect("command"))
-    }
-
-    async fn stop_all(&mut self) {
-        for t in self.launcher.running() {
-            let _ = switchyard_aws::launcher::Launcher::stop(self.launcher.as_ref(), &t, "test over").await;
-        }
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-fn token(r: &RouteOutcome) -> String {
-    format!("acme.site+t.{}@in.example.com", r.thread)
-}
+use switchyard_core::ids::ContainerId;
+use switchyard_core::messages::Outcome;
+use switchyard_core::project::InterruptScope;
+use switchyard_tests::world::{relaunch, token, world, ANN, WAIT};
+use switchyard_tests::{eventually, git};
 
 const TO: &str = "acme.site@in.example.com";
 const WRITE_JOB: &str = r#"printf '%s\n' "$SWITCHYARD_INSTRUCTION" >> notes.md; echo "wrote notes""#;
@@ -223,19 +110,6 @@ async fn container_scope_interrupts_across_sessions() -> anyhow::Result<()> {
     let rb = rs.iter().find(|r| r.session == b.session).expect("B responded");
     assert_eq!((ra.outcome, rb.outcome), (Outcome::Interrupted, Outcome::Succeeded));
     w.stop_all().await;
-    Ok(())
-}
-
-/// Marks the container stopped and launches it again, as task-events does.
-async fn relaunch(w: &World, r: &RouteOutcome) -> anyhow::Result<()> {
-    let id = ContainerId::from_stored(r.container.clone());
-    let store = w.env.store();
-    store.set_status(&id, None, &[], ContainerStatus::Stopped, Some("task stopped")).await?;
-    let item = store.get_container(&id).await?;
-    let (generation, urls) = w.o.ensure_queue_set(&id, item.as_ref()).await?;
-    let key = ContainerKey { id: &id, client: "acme", project: "site", user: ANN };
-    let pending = w.o.claim_container(&key, item.as_ref(), generation, &urls).await?.expect("claim wins");
-    w.o.complete_launch(pending).await?;
     Ok(())
 }
 

@@ -242,13 +242,14 @@ impl Queues {
             .send()
             .await
             .map_err(|e| classify("sqs", e))?;
-        let created: u64 = out
+        // Epoch seconds (moto sends a fraction). Unknown = brand new: never old enough to delete.
+        let now = crate::now_ms() as f64 / 1000.0;
+        let created: f64 = out
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::CreatedTimestamp))
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let now = crate::now_ms() / 1000;
-        Ok(std::time::Duration::from_secs(now.saturating_sub(created)))
+            .unwrap_or(now);
+        Ok(std::time::Duration::from_secs_f64((now - created).max(0.0)))
     }
 
     /// Deletes a queue (a missing queue is not an error).
