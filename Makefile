@@ -4,7 +4,16 @@ SHELL := bash
 EMU := scripts/with-emulator.sh
 CARGO ?= cargo
 
-.PHONY: setup test bench demo dev lint fmt
+.PHONY: setup test bench demo dev lint fmt build-local
+
+build-local:
+	$(CARGO) build -p switchyard-cli -p switchyard-worker
+
+demo: build-local ## the whole system on the local emulator: emails, API calls, interrupts, replies, branches
+	$(EMU) target/debug/switchyard demo
+
+dev: build-local ## the local runtime until Ctrl-C (API on 127.0.0.1:8787)
+	$(EMU) target/debug/switchyard dev
 
 setup: ## install the pinned emulator into .venv/
 	$(EMU) true

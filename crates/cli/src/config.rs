@@ -10,6 +10,16 @@ pub(crate) struct CliConfig {
     /// `SWITCHYARD_WORKER_BIN`: the worker binary for local containers (default: beside
     /// this binary).
     pub(crate) worker_bin: Option<std::path::PathBuf>,
+    /// `SWITCHYARD_TABLE` (default `switchyard`).
+    pub(crate) table: String,
+    /// `SWITCHYARD_QUEUE_PREFIX` (default `sy`).
+    pub(crate) prefix: String,
+    /// `SWITCHYARD_INBOUND_DOMAIN` (default `in.switchyard.local`).
+    pub(crate) domain: String,
+    /// `SWITCHYARD_API_PORT` for `dev` (default 8787).
+    pub(crate) api_port: u16,
+    /// `SWITCHYARD_DATA_DIR`: containers, logs, outbox (default `.switchyard`).
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 fn list(name: &str) -> Vec<String> {
@@ -29,6 +39,11 @@ impl CliConfig {
             subnets: list("SWITCHYARD_SUBNETS"),
             security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
             worker_bin: std::env::var_os("SWITCHYARD_WORKER_BIN").map(Into::into),
+            table: std::env::var("SWITCHYARD_TABLE").unwrap_or_else(|_| "switchyard".into()),
+            prefix: std::env::var("SWITCHYARD_QUEUE_PREFIX").unwrap_or_else(|_| "sy".into()),
+            domain: std::env::var("SWITCHYARD_INBOUND_DOMAIN").unwrap_or_else(|_| "in.switchyard.local".into()),
+            api_port: std::env::var("SWITCHYARD_API_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787),
+            data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map_or_else(|| ".switchyard".into(), Into::into),
         }
     }
 

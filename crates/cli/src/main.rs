@@ -1,11 +1,17 @@
 //! `switchyard`: the operator's command. Thin: parses arguments, calls the library.
 
+mod admin;
 mod bench;
 mod bench_worker;
 mod config;
+mod demo;
 mod demo_git;
+mod inbound;
 mod inspect;
 mod provision;
+mod runtime;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -19,10 +25,58 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The local runtime: handlers in-process, HTTP API on 127.0.0.1, workers as processes.
+    Dev,
+    /// A scripted run on the local runtime: emails, API calls, interrupts; then the results.
+    Demo,
     /// Email tools.
     Email {
         #[command(subcommand)]
         command: EmailCommand,
+    },
+    /// Projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Put an email on the inbound queue, as SES would.
+    Send {
+        /// A raw .eml file.
+        file: Option<PathBuf>,
+        /// Or an instruction to wrap in a minimal email.
+        #[arg(long)]
+        instruction: Option<String>,
+        /// Sender (with --instruction).
+        #[arg(long, default_value = "ann@example.com")]
+        from: String,
+        /// Recipient (with --instruction): client.project@domain.
+        #[arg(long, default_value = "acme.website@in.switchyard.local")]
+        to: String,
+    },
+    /// Sessions and their commands.
+    Sessions {
+        /// One session.
+        session: Option<String>,
+    },
+    /// Containers and their state.
+    Containers,
+    /// Move a container's dead letters back to its `in` queue.
+    Redrive {
+        /// Container id.
+        container: String,
+    },
+    /// Cancel a session's running and queued work, or every session of a container.
+    Cancel {
+        /// Session id.
+        session: Option<String>,
+        /// Every session of this container.
+        #[arg(long)]
+        container: Option<String>,
     },
     /// Benchmarks against the emulator; prints `bench <name> = <number> <unit>` lines.
     Bench {
@@ -43,7 +97,37 @@ enum EmailCommand {
     /// Parse an .eml file and print, as one JSON object, how it would be routed.
     Inspect {
         /// The raw email file.
-        file: std::path::PathBuf,
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Create or replace a project from a JSON file (see examples/project.json).
+    Add {
+        /// The project file.
+        file: PathBuf,
+    },
+    /// List projects.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApikeyCommand {
+    /// Create a key for a user of a client, scoped to projects.
+    Create {
+        /// Client slug.
+        #[arg(long)]
+        client: String,
+        /// The user the key acts as.
+        #[arg(long)]
+        user: String,
+        /// Projects the key may use.
+        #[arg(long = "project", required = true)]
+        projects: Vec<String>,
+        /// Also grant the operator scope (GET /v1/containers).
+        #[arg(long)]
+        operator: bool,
     },
 }
 
@@ -53,8 +137,25 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let config = config::CliConfig::from_env();
     match Cli::parse().command {
+        Command::Dev => admin::dev(&config).await,
+        Command::Demo => demo::run(&config).await,
         Command::Email { command: EmailCommand::Inspect { file } } => inspect::run(&file),
+        Command::Project { command: ProjectCommand::Add { file } } => admin::project_add(&config, &file).await,
+        Command::Project { command: ProjectCommand::List } => admin::project_list(&config).await,
+        Command::Apikey { command: ApikeyCommand::Create { client, user, projects, operator } } => {
+            admin::apikey_create(&config, &client, &user, &projects, operator).await
+        }
+        Command::Send { file, instruction, from, to } => {
+            admin::send(&config, file.as_deref(), instruction.as_deref(), &from, &to).await
+        }
+        Command::Sessions { session } => admin::sessions(&config, session.as_deref()).await,
+        Command::Containers => admin::containers(&config).await,
+        Command::Redrive { container } => admin::redrive(&config, &container).await,
+        Command::Cancel { session, container } => {
+            admin::cancel(&config, session.as_deref(), container.as_deref()).await
+        }
         Command::Bench { which, messages, concurrency } => bench::run(&which, messages, concurrency).await,
     }
 }

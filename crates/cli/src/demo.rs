@@ -1,0 +1,298 @@
+//! `switchyard demo`: a scripted run on the local runtime. A sample project with a real
+//! local git remote; sample emails from `examples/emails` (a new request, a reply in the
+//! same thread, a second thread from another user, a long job interrupted by a follow-up)
+//! and API calls; a progress display while it waits; then the sessions, commands and
+//! outcomes, the reply emails, and `git log` per branch.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use switchyard_aws::store::CommandItem;
+use switchyard_aws::Clients;
+use switchyard_core::ids::SessionId;
+use switchyard_core::project::{InterruptScope, ProjectConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::CliConfig;
+use crate::demo_git::{bare_remote, git};
+use crate::runtime::{DevSettings, Runtime};
+
+const DOMAIN: &str = "in.switchyard.local";
+const ADDRESS: &str = "acme.website@in.switchyard.local";
+
+fn examples_dir() -> PathBuf {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    if compiled.exists() {
+        compiled
+    } else {
+        PathBuf::from("examples")
+    }
+}
+
+struct Demo {
+    rt: Runtime,
+    sqs: aws_sdk_sqs::Client,
+    bar: ProgressBar,
+}
+
+impl Demo {
+    fn step(&self, msg: &str) {
+        // `suspend` prints with or without a terminal (a hidden bar drops `println`).
+        self.bar.suspend(|| println!("▶ {msg}"));
+    }
+
+    async fn send(&self, file: &str, vars: &[(&str, &str)]) -> anyhow::Result<()> {
+        let mut text = std::fs::read_to_string(examples_dir().join("emails").join(file))
+            .with_context(|| format!("example {file}"))?;
+        for (k, v) in vars {
+            text = text.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        let raw = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        crate::inbound::send_email(&self.sqs, &self.rt.inbound_url, raw.as_bytes()).await
+    }
+
+    /// Waits until the command `seq` of the session found by `find` has status in `want`.
+    async fn wait_command(
+        &self,
+        what: &str,
+        session: &SessionId,
+        seq: u64,
+        want: &[&str],
+    ) -> anyhow::Result<CommandItem> {
+        self.bar.set_message(what.to_string());
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(c) = self.rt.orchestrator.store.get_command(session, seq).await? {
+                if want.contains(&c.status.as_str()) {
+                    self.bar
+                        .suspend(|| println!("  ✓ {what}: {} (command {}, {})", c.status, seq, short(&c.command_id)));
+                    return Ok(c);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("timed out: {what}");
+            }
+            self.bar.tick();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The session created by an email with this Message-ID (thread rule 4).
+    fn session_of(message_id: &str) -> SessionId {
+        SessionId::new("acme", &switchyard_core::ids::ThreadId::from_seed(message_id))
+    }
+
+    /// The reply in the outbox for a command, once the responder has sent it.
+    async fn reply_for(&self, command_id: &str) -> anyhow::Result<(String, PathBuf)> {
+        let prefix = command_id.to_ascii_lowercase();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for entry in std::fs::read_dir(&self.rt.outbox)? {
+                let path = entry?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+                if name.starts_with(&prefix) {
+                    let raw = std::fs::read(&path)?;
+                    let msg = mail_parser::MessageParser::default().parse(&raw).context("reply parses")?;
+                    let id = msg.message_id().unwrap_or_default().to_string();
+                    return Ok((id, path));
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no reply email for {command_id}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[id.len().saturating_sub(6)..]
+}
+
+/// Minimal HTTP/1.1 client for the local API (one request per connection).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).await?;
+    let status: u16 = resp.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("status line")?;
+    let json = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, serde_json::from_str(json).unwrap_or(serde_json::Value::Null)))
+}
+
+pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
+    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    let data = config.data_dir.join(format!("demo-{}", &id[20..]));
+    std::fs::create_dir_all(&data)?;
+    let data = data.canonicalize()?;
+    let remote = bare_remote(&data)?;
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = Clients::new(&sdk, None);
+    let settings = DevSettings {
+        table: format!("demo-{}", &id[20..]),
+        prefix: format!("d{}", &id[20..]),
+        domain: DOMAIN.into(),
+        api_addr: "127.0.0.1:0".parse()?,
+        data_dir: data.clone(),
+        worker_bin: config.worker_binary()?,
+        worker_env: vec![
+            ("SWITCHYARD_POLL_WAIT_SECS".into(), "5".into()),
+            ("SWITCHYARD_GRACE_SECS".into(), "3".into()),
+        ],
+        reap_every: Duration::from_secs(10),
+    };
+    println!("Switchyard demo — emulator at {}", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "(AWS)".into()));
+    let rt = Runtime::start(&clients, settings).await?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("  {spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let d = Demo { rt, sqs: clients.sqs.clone(), bar };
+    let agent = examples_dir().join("jobs/fake-agent.sh").canonicalize().context("examples/jobs/fake-agent.sh")?;
+    d.rt.orchestrator
+        .put_project(ProjectConfig {
+            client: "acme".into(),
+            project: "website".into(),
+            repo_url: remote.to_string_lossy().into_owned(),
+            default_branch: "main".into(),
+            allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
+            job_command: format!("sh {}", agent.display()),
+            max_concurrent_sessions: 4,
+            interrupt_scope: InterruptScope::Session,
+            max_run_secs: 600,
+        })
+        .await?;
+    d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));
+    d.step(&format!("HTTP API on http://{}", d.rt.api_addr));
+
+    // 1. A new request by email.
+    d.step("email 1: Ann asks for a blue header (new thread)");
+    d.send("01-new-request.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
+    let s1 = Demo::session_of("demo-01@mail.example.com");
+    let c1 = d.wait_command("container launched, job running, committed", &s1, 1, &["succeeded", "failed"]).await?;
+    let (reply1, _) = d.reply_for(&c1.command_id).await?;
+    let token1 = format!("acme.website+t.{}@{DOMAIN}", s1.thread());
+    d.step(&format!("reply sent, threaded (Message-ID {reply1}, Reply-To {token1})"));
+
+    // 2. A reply in the same thread.
+    d.step("email 2: Ann replies in the thread (footer)");
+    d.send("02-reply.eml", &[("REPLY_TO", &token1), ("IN_REPLY_TO", &reply1)]).await?;
+    d.wait_command("same session, command 2", &s1, 2, &["succeeded", "failed"]).await?;
+
+    // 3. A second thread from another user (another container).
+    d.step("email 3: Bob asks for a pricing table (his own container)");
+    d.send("03-second-thread.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
+    let s3 = Demo::session_of("demo-03@mail.example.com");
+    d.wait_command("Bob's session", &s3, 1, &["succeeded", "failed"]).await?;
+
+    // 4. A long job, interrupted by a follow-up.
+    d.step("email 4: Ann asks for a long redesign");
+    d.send("04-long-job.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
+    let s4 = Demo::session_of("demo-04@mail.example.com");
+    d.wait_command("long job running", &s4, 1, &["running"]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let token4 = format!("acme.website+t.{}@{DOMAIN}", s4.thread());
+    d.step("email 5: Ann changes her mind mid-job (interrupts it)");
+    let t = Instant::now();
+    d.send("05-interrupt.eml", &[("REPLY_TO", &token4)]).await?;
+    d.wait_command("long job interrupted, partial work committed", &s4, 1, &["interrupted"]).await?;
+    d.step(&format!("interrupt landed {} ms after the email was queued", t.elapsed().as_millis()));
+    d.wait_command("follow-up done", &s4, 2, &["succeeded", "failed"]).await?;
+
+    // 5. The HTTP API.
+    let key =
+        d.rt.orchestrator.create_api_key("acme", "ann@example.com", &["website".into()], &["sessions".into()]).await?;
+    d.step("API: POST /v1/sessions (Ann's key)");
+    let (st, created) = http(
+        d.rt.api_addr,
+        "POST",
+        "/v1/sessions",
+        &key,
+        Some(r#"{"project":"website","instruction":"Add a contact page link to the header"}"#),
+    )
+    .await?;
+    anyhow::ensure!(st == 202, "POST /v1/sessions answered {st}: {created}");
+    let api_session = SessionId::parse(created["session"].as_str().context("session")?)?;
+    d.wait_command("API session", &api_session, 1, &["succeeded", "failed"]).await?;
+    let (st, status) = http(d.rt.api_addr, "GET", &format!("/v1/sessions/{api_session}"), &key, None).await?;
+    d.step(&format!("API: GET /v1/sessions/{api_session} → {st}, command 1 {}", status["commands"][0]["status"]));
+    let (st, _) = http(d.rt.api_addr, "GET", &format!("/v1/sessions/{s3}"), &key, None).await?;
+    d.step(&format!("API: Ann reading Bob's session → {st} (keys never see other users' sessions)"));
+    d.bar.finish_and_clear();
+
+    report(&d, &remote, &[s1, s3, s4, api_session]).await?;
+    d.rt.shutdown().await;
+    println!("\nDemo complete. Data under {}", data.display());
+    Ok(())
+}
+
+async fn report(d: &Demo, remote: &Path, sessions: &[SessionId]) -> anyhow::Result<()> {
+    println!("\n== Sessions, commands and outcomes");
+    println!(
+        "{:<18} {:<16} {:<16} {:>3}  {:<12} {:<8}  instruction",
+        "session", "user", "branch", "seq", "outcome", "commit"
+    );
+    for s in sessions {
+        let item = d.rt.orchestrator.store.get_session(s).await?.context("session")?;
+        for c in d.rt.orchestrator.store.list_commands(s).await? {
+            let instr: String = c.instruction.lines().next().unwrap_or("").chars().take(48).collect();
+            println!(
+                "{:<18} {:<16} {:<16} {:>3}  {:<12} {:<8}  {}",
+                s.as_str(),
+                item.user,
+                item.branch,
+                c.seq,
+                c.status,
+                c.commit.as_deref().map(|x| &x[..7.min(x.len())]).unwrap_or("-"),
+                instr
+            );
+        }
+    }
+    println!("\n== Containers");
+    for c in d.rt.orchestrator.store.all_containers().await? {
+        println!(
+            "{:<48} {:<10} launches={} gen={}",
+            c.container_id,
+            c.container_status.unwrap_or_default(),
+            c.launches,
+            c.generation
+        );
+    }
+    println!("\n== Reply emails (sent through SES; copies in {})", d.rt.outbox.display());
+    let mut files: Vec<_> = std::fs::read_dir(&d.rt.outbox)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for f in files {
+        let raw = std::fs::read(&f)?;
+        let Some(m) = mail_parser::MessageParser::default().parse(&raw) else { continue };
+        let first = m.body_text(0).map(|b| b.lines().next().unwrap_or("").to_string()).unwrap_or_default();
+        println!(
+            "To: {:<16} Subject: {}\n    In-Reply-To: {}  Reply-To: {}\n    {}",
+            m.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or(""),
+            m.subject().unwrap_or(""),
+            m.in_reply_to().as_text().unwrap_or("-"),
+            m.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("-"),
+            first
+        );
+    }
+    println!("\n== git log per branch ({})", remote.display());
+    for branch in git(remote, &["for-each-ref", "--format=%(refname:short)", "refs/heads/"])?.lines() {
+        println!("-- {branch}");
+        print!("{}", git(remote, &["log", "--format=   %h %s", branch])?);
+    }
+    Ok(())
+}
