@@ -21,11 +21,14 @@ setup: ## install the pinned emulator into .venv/
 test: ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) check -p switchyard-tests --features localstack --tests
-	$(EMU) $(CARGO) test --workspace --all-targets
+	@mkdir -p .switchyard
+	@set -o pipefail; $(EMU) $(CARGO) test --workspace --all-targets 2>&1 | tee .switchyard/test.log; status=$$?; \
+	  awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' .switchyard/test.log; \
+	  exit $$status
 
 bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
-	$(CARGO) build --release -p switchyard-cli -p switchyard-worker
-	$(EMU) target/release/switchyard bench all
+	$(CARGO) build --profile perf -p switchyard-cli -p switchyard-worker
+	$(EMU) target/perf/switchyard bench all
 
 lint:
 	$(CARGO) clippy --workspace --all-targets
