@@ -4,7 +4,12 @@ SHELL := bash
 EMU := scripts/with-emulator.sh
 CARGO ?= cargo
 
-.PHONY: setup test bench demo dev lint fmt build-local
+.PHONY: setup test bench demo dev lint fmt build-local lint-infra build image deploy destroy
+
+INFRA = $$(scripts/infra-venv.sh)
+ARCH ?= arm64
+STACK ?= switchyard
+REGION ?= $(or $(AWS_REGION),us-east-1)
 
 build-local:
 	$(CARGO) build -p switchyard-cli -p switchyard-worker
@@ -18,7 +23,7 @@ dev: build-local ## the local runtime until Ctrl-C (API on 127.0.0.1:8787)
 setup: ## install the pinned emulator into .venv/
 	$(EMU) true
 
-test: ## all tests, against the emulator this starts itself
+test: lint-infra ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) check -p switchyard-tests --features localstack --tests
 	@mkdir -p .switchyard
@@ -35,3 +40,27 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+lint-infra: ## cfn-lint and sam validate on infra/template.yaml (offline)
+	@bin=$(INFRA); $$bin/cfn-lint infra/template.yaml && echo "cfn-lint: ok"
+	@bin=$(INFRA); SAM_CLI_TELEMETRY=0 $$bin/sam validate --template-file infra/template.yaml --region $(REGION)
+
+build: ## the five Lambda zips (cargo lambda; ARCH=arm64 for AWS, ARCH=x86-64 where no aarch64 target)
+	@bin=$(INFRA); PATH="$$bin:$$PATH" cargo lambda build --release --$(ARCH) --output-format zip \
+	  -p intake-email -p api -p responder -p reaper -p task-events
+	@ls -l target/lambda/*/bootstrap.zip
+
+image: ## build the worker image and push it to ECR (needs Docker and AWS credentials)
+	@test -n "$(IMAGE)" || { echo "set IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/switchyard-worker:<tag>"; exit 2; }
+	docker build -f infra/worker.Dockerfile --platform linux/$(ARCH) $(if $(JOB_TOOL_INSTALL),--build-arg JOB_TOOL_INSTALL="$(JOB_TOOL_INSTALL)") -t $(IMAGE) .
+	aws ecr get-login-password --region $(REGION) | docker login --username AWS --password-stdin $${IMAGE%%/*}
+	docker push $(IMAGE)
+
+deploy: ## sam build + sam deploy (guided the first time; answers saved in infra/samconfig.toml)
+	@bin=$(INFRA); cd infra && PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
+	@bin=$(INFRA); cd infra && if grep -q parameter_overrides samconfig.toml; then \
+	  PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --stack-name $(STACK) --region $(REGION); \
+	else PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided --stack-name $(STACK) --region $(REGION); fi
+
+destroy: ## delete the stack (the table is retained)
+	@bin=$(INFRA); PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam delete --stack-name $(STACK) --region $(REGION)

@@ -49,6 +49,18 @@ fn list(name: &'static str) -> Vec<String> {
 }
 
 impl RouterConfig {
+    /// Every variable [`RouterConfig::from_env`] reads (the template must set each one).
+    pub const VARS: [&'static str; 8] = [
+        "SWITCHYARD_TABLE",
+        "SWITCHYARD_QUEUE_PREFIX",
+        "SWITCHYARD_CLUSTER",
+        "SWITCHYARD_TASK_DEFINITION",
+        "SWITCHYARD_WORKER_CONTAINER",
+        "SWITCHYARD_SUBNETS",
+        "SWITCHYARD_SECURITY_GROUPS",
+        "SWITCHYARD_ASSIGN_PUBLIC_IP",
+    ];
+
     /// Reads the settings from the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let queue_prefix = std::env::var("SWITCHYARD_QUEUE_PREFIX").unwrap_or_else(|_| "sy".into());

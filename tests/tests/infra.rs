@@ -1,0 +1,176 @@
+//! The deploy template agrees with the code: env vars, table schema, IAM least privilege.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+use switchyard_aws::store::TableSchema;
+use switchyard_orchestrator::config::RouterConfig;
+
+fn template() -> Value {
+    let path = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
+    serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template")).expect("template is YAML")
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v))
+        .collect()
+}
+
+fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    resources(t).into_iter().filter(|(_, r)| r["Type"].as_str() == Some(ty)).collect()
+}
+
+/// A scalar, or the scalar inside a CloudFormation tag (`!Ref X` → `X`).
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
+        Value::Sequence(s) => s.iter().map(text).collect::<Vec<_>>().join(","),
+        other => serde_yaml::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(s) => s.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn every_function_gets_every_variable_its_config_reads() {
+    let t = template();
+    let globals: BTreeSet<String> =
+        t["Globals"]["Function"]["Environment"]["Variables"].as_mapping().expect("globals").keys().map(text).collect();
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5);
+    for (name, f) in functions {
+        let own: BTreeSet<String> = f["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .map(|m| m.keys().map(text).collect())
+            .unwrap_or_default();
+        for var in RouterConfig::VARS {
+            assert!(globals.contains(var) || own.contains(var), "{name} lacks {var}");
+        }
+        assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
+    }
+    assert_eq!(t["Globals"]["Function"]["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(text(&t["Globals"]["Function"]["Architectures"]), "arm64");
+    // The worker: the launcher sets its queue/table/identity vars at RunTask; the task
+    // definition sets the rest.
+    let (_, td) = of_type(&t, "AWS::ECS::TaskDefinition").pop().expect("task definition");
+    let env: BTreeSet<String> =
+        list(&td["Properties"]["ContainerDefinitions"][0]["Environment"]).iter().map(|e| text(&e["Name"])).collect();
+    assert!(env.contains("SWITCHYARD_WORKSPACE"));
+    assert!(
+        td["Properties"]["ContainerDefinitions"][0]["Memory"].as_str().is_some()
+            || !td["Properties"]["ContainerDefinitions"][0]["Memory"].is_null()
+    );
+}
+
+#[test]
+fn table_matches_the_store() {
+    let t = template();
+    let schema = TableSchema::current();
+    let (_, table) = of_type(&t, "AWS::DynamoDB::Table").pop().expect("table");
+    let p = &table["Properties"];
+    let keys: Vec<(String, String)> =
+        list(&p["KeySchema"]).iter().map(|k| (text(&k["AttributeName"]), text(&k["KeyType"]))).collect();
+    assert_eq!(
+        keys,
+        vec![(schema.keys.0.to_string(), "HASH".to_string()), (schema.keys.1.to_string(), "RANGE".to_string())]
+    );
+    let gsis: Vec<(String, String, String)> = list(&p["GlobalSecondaryIndexes"])
+        .iter()
+        .map(|g| {
+            let ks = list(&g["KeySchema"]);
+            (text(&g["IndexName"]), text(&ks[0]["AttributeName"]), text(&ks[1]["AttributeName"]))
+        })
+        .collect();
+    let want: Vec<(String, String, String)> =
+        schema.gsis.iter().map(|(n, h, r)| (n.to_string(), h.to_string(), r.to_string())).collect();
+    assert_eq!(gsis, want);
+    assert_eq!(text(&p["TimeToLiveSpecification"]["AttributeName"]), schema.ttl);
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+}
+
+/// IAM access level "Read"/"List" by operation prefix (ecr:BatchCheckLayerAvailability is Read).
+const READ_PREFIXES: &[&str] = &["Get", "List", "Describe", "BatchGet", "BatchCheck", "Query", "Scan"];
+
+fn is_write(action: &str) -> bool {
+    let op = action.split(':').nth(1).unwrap_or(action);
+    !READ_PREFIXES.iter().any(|p| op.starts_with(p))
+}
+
+fn allowed(file: &str) -> BTreeSet<String> {
+    let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .expect("action list")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn policies_are_least_privilege() {
+    let t = template();
+    let lists = [
+        ("IntakeEmailRole", "functions/intake-email/iam-actions.txt"),
+        ("ApiRole", "functions/api/iam-actions.txt"),
+        ("ResponderRole", "functions/responder/iam-actions.txt"),
+        ("ReaperRole", "functions/reaper/iam-actions.txt"),
+        ("TaskEventsRole", "functions/task-events/iam-actions.txt"),
+        ("WorkerTaskRole", "crates/worker/iam-actions.txt"),
+    ];
+    let roles = of_type(&t, "AWS::IAM::Role");
+    assert_eq!(roles.len(), 7, "five functions, worker task and execution roles");
+    for (name, role) in &roles {
+        let mut actions = BTreeSet::new();
+        for policy in list(&role["Properties"]["Policies"]) {
+            for st in list(&policy["PolicyDocument"]["Statement"]) {
+                let acts: Vec<String> = list(&st["Action"]).iter().map(|a| text(a)).collect();
+                let resources: Vec<String> = list(&st["Resource"]).iter().map(|r| text(r)).collect();
+                // No "*" resource on any write action.
+                if resources.iter().any(|r| r == "*") {
+                    for a in &acts {
+                        assert!(!is_write(a), "{name}: write action {a} on \"*\"");
+                    }
+                }
+                // PassRole only for the worker task roles.
+                if acts.iter().any(|a| a == "iam:PassRole") {
+                    for r in &resources {
+                        assert!(
+                            r.contains("WorkerTaskRole") || r.contains("WorkerExecutionRole"),
+                            "{name}: PassRole on {r}"
+                        );
+                    }
+                }
+                // Queue access only under the stack's queue-set prefixes.
+                if acts.iter().any(|a| a.starts_with("sqs:") && a != "sqs:ListQueues") {
+                    for r in &resources {
+                        assert!(r.contains("${QueuePrefix}-") || r.contains("InboundQueue"), "{name}: sqs on {r}");
+                    }
+                }
+                actions.extend(acts);
+            }
+        }
+        if let Some((_, file)) = lists.iter().find(|(r, _)| r == name) {
+            let allowed = allowed(file);
+            let extra: Vec<_> = actions.difference(&allowed).collect();
+            assert!(extra.is_empty(), "{name} grants actions its code does not call: {extra:?}");
+        }
+    }
+    // SAM's implicit roles would bring managed policies with "*" resources: every function
+    // names its own role.
+    for (name, f) in of_type(&t, "AWS::Serverless::Function") {
+        assert!(!f["Properties"]["Role"].is_null(), "{name} has no explicit role");
+        assert!(f["Properties"]["Policies"].is_null(), "{name} uses SAM policy templates");
+    }
+}
