@@ -27,7 +27,7 @@ test: lint-infra ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) check -p switchyard-tests --features localstack --tests
 	@mkdir -p .switchyard
-	@set -o pipefail; $(EMU) $(CARGO) test --workspace --all-targets 2>&1 | tee .switchyard/test.log; status=$$?; \
+	@set -o pipefail; $(EMU) scripts/with-stack.sh $(CARGO) test --workspace --all-targets 2>&1 | tee .switchyard/test.log; status=$$?; \
 	  awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' .switchyard/test.log; \
 	  exit $$status
 

@@ -98,6 +98,31 @@ impl TestEnv {
         Ok(Self { prefix, sdk, clients, counter, table, ecs })
     }
 
+    /// The resources of a stack deployed from `infra/template.yaml` (names from its outputs,
+    /// exported by `scripts/with-stack.sh`). Tests on it isolate by unique client names.
+    pub async fn from_stack() -> anyhow::Result<Self> {
+        let var = |k: &str| {
+            std::env::var(format!("SWITCHYARD_STACK_{k}")).with_context(|| {
+                format!("SWITCHYARD_STACK_{k} not set: run through `make test` (scripts/with-stack.sh)")
+            })
+        };
+        let sdk = sdk_config().await?;
+        let counter = CallCounter::default();
+        let clients = Clients::new(&sdk, Some(&counter));
+        let list = |name: &str| -> Vec<String> {
+            std::env::var(name).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
+        };
+        let ecs = EcsSettings {
+            cluster: var("CLUSTERNAME")?,
+            task_definition: var("TASKDEFINITION")?,
+            container_name: "worker".into(),
+            subnets: list("SWITCHYARD_SUBNETS"),
+            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+            assign_public_ip: false,
+        };
+        Ok(Self { prefix: var("QUEUEPREFIX")?, sdk, clients, counter, table: var("TABLENAME")?, ecs })
+    }
+
     /// The store.
     pub fn store(&self) -> Store {
         Store::new(self.clients.dynamo.clone(), &self.table)

@@ -43,7 +43,17 @@ pub struct World {
 /// GIVEN a project whose job is `job` (with `$MARKS` replaced by a scratch dir) and
 /// workers launched as local processes with short timings.
 pub async fn world(job: &str, scope: InterruptScope, idle_secs: u64) -> anyhow::Result<World> {
-    let env = TestEnv::new().await?;
+    world_in(TestEnv::new().await?, "acme", job, scope, idle_secs).await
+}
+
+/// A world on given resources (a deployed stack), for project `client/site`.
+pub async fn world_in(
+    env: TestEnv,
+    client: &str,
+    job: &str,
+    scope: InterruptScope,
+    idle_secs: u64,
+) -> anyhow::Result<World> {
     let root = scratch_dir("worker")?;
     let remote = git_remote(&root)?;
     let marks = root.join("marks");
@@ -63,7 +73,7 @@ pub async fn world(job: &str, scope: InterruptScope, idle_secs: u64) -> anyhow::
     );
     let launcher = Arc::new(launcher);
     let o = env.orchestrator_with(launcher.clone());
-    let mut p = project("acme", "site", &[ANN, "bob@example.com"]);
+    let mut p = project(client, "site", &[ANN, "bob@example.com"]);
     p.repo_url = remote.to_string_lossy().into_owned();
     p.job_command = job.replace("$MARKS", &marks.to_string_lossy());
     p.interrupt_scope = scope;

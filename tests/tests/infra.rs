@@ -67,10 +67,13 @@ fn every_function_gets_every_variable_its_config_reads() {
     let env: BTreeSet<String> =
         list(&td["Properties"]["ContainerDefinitions"][0]["Environment"]).iter().map(|e| text(&e["Name"])).collect();
     assert!(env.contains("SWITCHYARD_WORKSPACE"));
-    assert!(
-        td["Properties"]["ContainerDefinitions"][0]["Memory"].as_str().is_some()
-            || !td["Properties"]["ContainerDefinitions"][0]["Memory"].is_null()
-    );
+    // Fargate needs the task-level memory; RunTask (and moto) need a container-level one too.
+    assert!(!td["Properties"]["Memory"].is_null());
+    assert!(td["Properties"]["ContainerDefinitions"][0]["MemoryReservation"].as_u64().is_some());
+    assert_eq!(text(&td["Properties"]["NetworkMode"]), "awsvpc");
+    assert_eq!(text(&td["Properties"]["RequiresCompatibilities"]), "FARGATE");
+    assert!(!td["Properties"]["TaskRoleArn"].is_null(), "moto drops the task role: checked here");
+    assert_eq!(text(&td["Properties"]["Volumes"][0]["Name"]), "workspace");
 }
 
 #[test]
