@@ -7,11 +7,13 @@
 //! - [`queues`]: per-container SQS queue sets (FIFO `in`/`out`, DLQ with redrive).
 //! - [`launcher`]: the container launcher trait and its ECS implementation.
 //! - [`mailer`]: SES v2 raw email sending.
+//! - [`metrics`]: CloudWatch EMF metric lines.
 
 pub mod clients;
 pub mod error;
 pub mod launcher;
 pub mod mailer;
+pub mod metrics;
 pub mod queues;
 pub mod store;
 

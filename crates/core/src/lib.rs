@@ -7,6 +7,7 @@
 //! - [`instruction`]: the new text of a reply (quotes and signatures removed).
 //! - [`thread`]: the thread rules of DESIGN §2.1 step 3, in order.
 //! - [`messages`]: the versioned queue messages of DESIGN §2.2.
+//! - [`metrics`]: CloudWatch EMF lines.
 //! - [`container`]: the container state machine and health rules of DESIGN §2.3.
 //! - [`project`]: the project configuration and sender authorisation.
 
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod inbound;
 pub mod instruction;
 pub mod messages;
+pub mod metrics;
 pub mod project;
 pub mod thread;
 

@@ -95,6 +95,7 @@ impl Orchestrator {
         match self.launcher.launch(&pending.spec).await {
             Ok(task) => {
                 info!(container = %id, task = %task, "container launched");
+                switchyard_aws::metrics::count("Launches");
                 self.store.record_task(&id, &pending.spec.launch_token, &task).await?;
                 Ok(task)
             }

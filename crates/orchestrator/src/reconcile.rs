@@ -171,6 +171,7 @@ impl Orchestrator {
         reason: &str,
     ) -> Result<(), RouteError> {
         warn!(container = %id, reason, "container failed");
+        switchyard_aws::metrics::count("ContainersFailed");
         self.store.set_health(id, "failed").await?;
         match self.store.set_status(id, token, &[], ContainerStatus::Failed, Some(reason)).await {
             Ok(()) | Err(switchyard_aws::AwsError::Conflict { .. }) => {}

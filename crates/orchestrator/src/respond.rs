@@ -174,6 +174,7 @@ impl Orchestrator {
             }
             Err(e) => return Err(RouteError::DeadLetter(UnattributableDeadLetter(e.to_string()))),
         };
+        switchyard_aws::metrics::count("DeadLetteredCommands");
         let now = switchyard_aws::now_ms();
         let r = Response {
             session: work.session,

@@ -242,6 +242,10 @@ impl Orchestrator {
                 None => false,
             };
             info!(session = %session_id, command = %command_id, seq, ?status, launched, "routed");
+            switchyard_aws::metrics::count(match status {
+                RouteStatus::New => "RoutedMessages",
+                RouteStatus::Duplicate => "DuplicateDeliveries",
+            });
             return Ok(RouteOutcome {
                 status,
                 session: session_id.to_string(),

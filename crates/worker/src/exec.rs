@@ -135,6 +135,19 @@ pub async fn execute(
                 return done;
             }
             info!(session = %work.session, command = %work.command_id, outcome = response.outcome.as_str(), "command finished");
+            let t = &response.timings;
+            switchyard_aws::metrics::emit(&[
+                switchyard_core::metrics::Metric {
+                    name: "JobDuration",
+                    value: t.finished_ms.saturating_sub(t.started_ms) as f64,
+                    unit: "Milliseconds",
+                },
+                switchyard_core::metrics::Metric {
+                    name: if response.outcome == Outcome::Interrupted { "Interrupts" } else { "CommandsFinished" },
+                    value: 1.0,
+                    unit: "Count",
+                },
+            ]);
         }
         Ok(None) => {
             info!(session = %work.session, command = %work.command_id, "command already final; dropping duplicate")

@@ -9,6 +9,7 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
+    switchyard_aws::metrics::enable("worker");
     let cfg = WorkerConfig::from_env()?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);

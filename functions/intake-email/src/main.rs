@@ -7,6 +7,7 @@ use switchyard_orchestrator::config::RouterConfig;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing_subscriber::fmt().json().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    switchyard_aws::metrics::enable("intake-email");
     let config = RouterConfig::from_env()?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);
