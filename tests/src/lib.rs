@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
 use switchyard_aws::launcher::{EcsLauncher, EcsSettings, Launcher};
 use switchyard_aws::queues::Queues;
 use switchyard_aws::store::Store;
@@ -66,34 +65,18 @@ impl TestEnv {
         let clients = Clients::new(&sdk, Some(&counter));
         let table = format!("{prefix}-table");
         Store::new(clients.dynamo.clone(), &table).ensure_table().await.context("create table")?;
-        let cluster = format!("{prefix}-cluster");
-        clients.ecs.create_cluster().cluster_name(&cluster).send().await.context("create cluster")?;
-        let family = format!("{prefix}-worker");
-        clients
-            .ecs
-            .register_task_definition()
-            .family(&family)
-            .network_mode(NetworkMode::Awsvpc)
-            .requires_compatibilities(Compatibility::Fargate)
-            .cpu("256")
-            .memory("512")
-            .container_definitions(
-                ContainerDefinition::builder().name("worker").image("switchyard-worker:test").memory(512).build(),
-            )
-            .send()
-            .await
-            .context("register task definition")?;
         let list = |name: &str| -> Vec<String> {
             std::env::var(name).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
         };
-        let ecs = EcsSettings {
-            cluster,
-            task_definition: family,
-            container_name: "worker".into(),
-            subnets: list("SWITCHYARD_SUBNETS"),
-            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
-            assign_public_ip: false,
-        };
+        let ecs = switchyard_aws::launcher::provision_cluster(
+            &clients.ecs,
+            &prefix,
+            "switchyard-worker:test",
+            list("SWITCHYARD_SUBNETS"),
+            list("SWITCHYARD_SECURITY_GROUPS"),
+        )
+        .await
+        .context("provision ECS")?;
         counter.reset();
         Ok(Self { prefix, sdk, clients, counter, table, ecs })
     }

@@ -208,3 +208,36 @@ impl EcsLauncher {
             .collect())
     }
 }
+
+/// Creates an ECS cluster and a Fargate worker task definition named after `prefix` (for the
+/// emulator: the local runtime's benchmarks and the tests; in AWS the template does this).
+pub async fn provision_cluster(
+    ecs: &aws_sdk_ecs::Client,
+    prefix: &str,
+    image: &str,
+    subnets: Vec<String>,
+    security_groups: Vec<String>,
+) -> Result<EcsSettings, AwsError> {
+    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+    let cluster = format!("{prefix}-cluster");
+    ecs.create_cluster().cluster_name(&cluster).send().await.map_err(|e| classify("ecs", e))?;
+    let family = format!("{prefix}-worker");
+    ecs.register_task_definition()
+        .family(&family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(ContainerDefinition::builder().name("worker").image(image).memory(512).build())
+        .send()
+        .await
+        .map_err(|e| classify("ecs", e))?;
+    Ok(EcsSettings {
+        cluster,
+        task_definition: family,
+        container_name: "worker".into(),
+        subnets,
+        security_groups,
+        assign_public_ip: false,
+    })
+}

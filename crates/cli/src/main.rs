@@ -1,4 +1,5 @@
 //! `switchyard`: the operator's command. Thin: parses arguments, calls the library.
+#![recursion_limit = "256"]
 
 mod admin;
 mod bench;

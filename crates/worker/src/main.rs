@@ -1,4 +1,5 @@
 //! `switchyard-worker`: config from env → clients → run until idle, SIGTERM or supersession.
+#![recursion_limit = "256"]
 
 use switchyard_aws::Clients;
 use switchyard_worker::WorkerConfig;

@@ -1,4 +1,5 @@
 //! `api` Lambda entry point.
+#![recursion_limit = "256"]
 
 use lambda_http::{run, service_fn, Error, Request};
 use switchyard_aws::Clients;

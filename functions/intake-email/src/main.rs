@@ -1,4 +1,5 @@
 //! `intake-email` Lambda entry point: clients once, then one handler call per event.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard_aws::Clients;

@@ -1,4 +1,5 @@
 //! `reaper` Lambda entry point.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard_aws::Clients;

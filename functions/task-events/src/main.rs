@@ -1,4 +1,5 @@
 //! `task-events` Lambda entry point.
+#![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use switchyard_aws::Clients;

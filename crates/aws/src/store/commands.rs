@@ -41,45 +41,27 @@ impl Store {
 
     /// All commands of a session, by seq.
     pub async fn list_commands(&self, id: &SessionId) -> Result<Vec<CommandItem>, AwsError> {
-        let mut out = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :cmd)")
-                .expression_attribute_values(":pk", s(session_pk(id)))
-                .expression_attribute_values(":cmd", s("CMD#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", e))?;
-            for item in resp.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
-            }
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :cmd)")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .expression_attribute_values(":cmd", s("CMD#"))
+            .consistent_read(true);
+        self.query_all(query).await
     }
 
     /// Sessions served by a container (the `by-container` GSI).
     pub async fn sessions_of_container(&self, container: &str) -> Result<Vec<SessionItem>, AwsError> {
-        let resp = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(super::GSI_BY_CONTAINER)
             .key_condition_expression("session_container = :c")
-            .expression_attribute_values(":c", s(container))
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb", e))?;
-        resp.items.unwrap_or_default().into_iter().map(|i| Ok(serde_dynamo::from_item(i)?)).collect()
+            .expression_attribute_values(":c", s(container));
+        self.query_all(query).await
     }
 
     /// Marks a command running (attempts + 1) unless it already has a final outcome.

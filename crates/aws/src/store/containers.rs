@@ -2,7 +2,7 @@
 //!
 //! Each transition of DESIGN §2.3 that has a rule is one conditional `UpdateItem`.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use switchyard_core::container::ContainerStatus;
 use switchyard_core::ids::ContainerId;
 
@@ -224,29 +224,14 @@ impl Store {
 
     /// Container items in a status (the `by-status` GSI).
     pub async fn containers_by_status(&self, status: ContainerStatus) -> Result<Vec<ContainerItem>, AwsError> {
-        let mut out = Vec::new();
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(super::GSI_BY_STATUS)
-                .key_condition_expression("container_status = :s")
-                .expression_attribute_values(":s", s(status.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", e))?;
-            for item in resp.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
-            }
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::GSI_BY_STATUS)
+            .key_condition_expression("container_status = :s")
+            .expression_attribute_values(":s", s(status.as_str()));
+        self.query_all(query).await
     }
 }
 

@@ -76,6 +76,30 @@ impl Store {
         }
     }
 
+    /// Runs a query to its last page.
+    pub(crate) async fn query_all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<T>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let resp = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(serde_dynamo::from_item(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Writes an item unconditionally.
     pub async fn put<T: serde::Serialize>(&self, item: &T) -> Result<(), AwsError> {
         let item: Item = serde_dynamo::to_item(item)?;
