@@ -17,6 +17,9 @@ async fn routing_on_the_stack_resources() -> anyhow::Result<()> {
     let o = env.orchestrator();
     o.put_project(project(&client, "site", &[ANN])).await?;
     let to = format!("{client}.site@in.example.com");
+    let responder = std::env::var("SWITCHYARD_STACK_RESPONDERFUNCTIONARN")?;
+    let mappings = switchyard_aws::subscriptions::ResponderMappings::new(env.clients.lambda.clone(), &responder);
+    let o = o.with_responder_mappings(mappings.clone());
     let before = env.ecs_task_count().await?;
     let raw = email(ANN, &to, "Stack", &format!("{client}-1@x"), "", "Route me through the stack.");
     let inbound = inbound_from_email(&raw, Verdict::Pass, Verdict::Pass)?.inbound;
@@ -27,6 +30,11 @@ async fn routing_on_the_stack_resources() -> anyhow::Result<()> {
     let in_url = c.in_url.expect("in url");
     assert!(in_url.rsplit('/').next().unwrap_or("").starts_with(&format!("{}-in-", env.prefix)), "{in_url}");
     assert_eq!(env.ecs_task_count().await?, before + 1);
+    // AND the stack's responder is subscribed to the new out queue and DLQ
+    let q = env.queues();
+    for url in [c.out_url.as_deref().expect("out"), c.dlq_url.as_deref().expect("dlq")] {
+        assert_eq!(mappings.mapped(&q.arn(url).await?).await?, 1, "{url}");
+    }
     // AND a duplicate delivery makes no second command
     let again = o.route(&inbound).await?;
     assert_eq!(again.command_id, r.command_id);

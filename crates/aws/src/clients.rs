@@ -74,6 +74,8 @@ pub struct Clients {
     pub ses: aws_sdk_sesv2::Client,
     /// S3 (raw inbound emails).
     pub s3: aws_sdk_s3::Client,
+    /// Lambda (the responder's event source mappings).
+    pub lambda: aws_sdk_lambda::Client,
 }
 
 impl Clients {
@@ -94,6 +96,7 @@ impl Clients {
             ecs: aws_sdk_ecs::Client::from_conf(build!(aws_sdk_ecs).build()),
             ses: aws_sdk_sesv2::Client::from_conf(build!(aws_sdk_sesv2).build()),
             s3: aws_sdk_s3::Client::from_conf(build!(aws_sdk_s3).force_path_style(true).build()),
+            lambda: aws_sdk_lambda::Client::from_conf(build!(aws_sdk_lambda).build()),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`queues`]: per-container SQS queue sets (FIFO `in`/`out`, DLQ with redrive).
 //! - [`launcher`]: the container launcher trait and its ECS implementation.
 //! - [`mailer`]: SES v2 raw email sending.
+//! - [`subscriptions`]: the responder's event source mappings on queue sets (AWS).
 //! - [`metrics`]: CloudWatch EMF metric lines.
 
 pub mod clients;
@@ -16,6 +17,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod queues;
 pub mod store;
+pub mod subscriptions;
 
 pub use clients::{CallCounter, Clients};
 pub use error::AwsError;

@@ -252,6 +252,20 @@ impl Queues {
         Ok(std::time::Duration::from_secs_f64((now - created).max(0.0)))
     }
 
+    /// A queue's ARN.
+    pub async fn arn(&self, url: &str) -> Result<String, AwsError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| classify("sqs", e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| AwsError::NotFound { what: format!("arn of queue {url}") })
+    }
+
     /// Deletes a queue (a missing queue is not an error).
     pub async fn delete_queue(&self, url: &str) -> Result<(), AwsError> {
         match self.client.delete_queue().queue_url(url).send().await {

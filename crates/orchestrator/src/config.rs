@@ -7,6 +7,7 @@ use std::sync::Arc;
 use switchyard_aws::launcher::{EcsLauncher, EcsSettings, Launcher};
 use switchyard_aws::queues::Queues;
 use switchyard_aws::store::Store;
+use switchyard_aws::subscriptions::ResponderMappings;
 use switchyard_aws::Clients;
 
 use crate::Orchestrator;
@@ -32,6 +33,9 @@ pub struct RouterConfig {
     /// `SWITCHYARD_WORKER_CONTAINER`, `SWITCHYARD_SUBNETS`, `SWITCHYARD_SECURITY_GROUPS`,
     /// `SWITCHYARD_ASSIGN_PUBLIC_IP`).
     pub ecs: EcsSettings,
+    /// `SWITCHYARD_RESPONDER_FUNCTION` (routers and reaper in AWS): the responder to subscribe
+    /// to each new queue set. Unset = no mappings (the local runtime polls).
+    pub responder_function: Option<String>,
 }
 
 fn var(name: &'static str) -> Result<String, ConfigError> {
@@ -67,6 +71,7 @@ impl RouterConfig {
         switchyard_core::ids::validate_slug("prefix", &queue_prefix, switchyard_core::ids::MAX_PREFIX)
             .map_err(|e| ConfigError { name: "SWITCHYARD_QUEUE_PREFIX", problem: e.to_string() })?;
         Ok(Self {
+            responder_function: std::env::var("SWITCHYARD_RESPONDER_FUNCTION").ok().filter(|v| !v.is_empty()),
             table: var("SWITCHYARD_TABLE")?,
             queue_prefix,
             ecs: EcsSettings {
@@ -89,10 +94,14 @@ impl RouterConfig {
 
     /// Builds an orchestrator with another launcher (local processes).
     pub fn orchestrator_with(&self, clients: &Clients, launcher: Arc<dyn Launcher>) -> Orchestrator {
-        Orchestrator::new(
+        let o = Orchestrator::new(
             Store::new(clients.dynamo.clone(), &self.table),
             Queues::new(clients.sqs.clone(), &self.queue_prefix),
             launcher,
-        )
+        );
+        match &self.responder_function {
+            Some(f) => o.with_responder_mappings(ResponderMappings::new(clients.lambda.clone(), f)),
+            None => o,
+        }
     }
 }

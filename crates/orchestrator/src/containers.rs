@@ -52,6 +52,10 @@ impl Orchestrator {
         }
         let generation = item.map_or(1, |i| i.generation.max(1));
         let urls = self.queues.ensure_queue_set(id, generation).await?;
+        if let Some(m) = &self.responder_mappings {
+            let (out, dlq) = (self.queues.arn(&urls.out_url).await?, self.queues.arn(&urls.dlq_url).await?);
+            m.subscribe(&[&out, &dlq]).await?;
+        }
         self.store.record_queue_set(id, generation, &urls).await?;
         Ok((generation, urls))
     }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use switchyard_aws::launcher::Launcher;
 use switchyard_aws::queues::Queues;
 use switchyard_aws::store::Store;
+use switchyard_aws::subscriptions::ResponderMappings;
 
 pub use error::{Rejection, RouteError};
 pub use route::{RouteOutcome, RouteStatus};
@@ -38,11 +39,20 @@ pub struct Orchestrator {
     pub queues: Queues,
     /// The container launcher (ECS or local processes).
     pub launcher: Arc<dyn Launcher>,
+    /// In AWS, the responder's event source mappings on each queue set (the local runtime
+    /// polls the queues instead and leaves this `None`).
+    pub responder_mappings: Option<ResponderMappings>,
 }
 
 impl Orchestrator {
     /// Assembles the orchestrator.
     pub fn new(store: Store, queues: Queues, launcher: Arc<dyn Launcher>) -> Self {
-        Self { store, queues, launcher }
+        Self { store, queues, launcher, responder_mappings: None }
+    }
+
+    /// Subscribes the responder to every queue set this orchestrator creates.
+    pub fn with_responder_mappings(mut self, mappings: ResponderMappings) -> Self {
+        self.responder_mappings = Some(mappings);
+        self
     }
 }

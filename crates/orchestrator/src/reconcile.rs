@@ -149,6 +149,11 @@ impl Orchestrator {
                     } else if status == Some(ContainerStatus::Stopped) && self.retirable(item, settings, now).await? {
                         if let Some(u) = urls_of(Some(item)) {
                             self.store.retire_queue_set(&id, item.generation).await?;
+                            if let Some(m) = &self.responder_mappings {
+                                let (out, dlq) =
+                                    (self.queues.arn(&u.out_url).await?, self.queues.arn(&u.dlq_url).await?);
+                                m.unsubscribe(&[&out, &dlq]).await?;
+                            }
                             for url in [&u.in_url, &u.out_url, &u.dlq_url] {
                                 self.queues.delete_queue(url).await?;
                             }
