@@ -26,6 +26,7 @@ setup: ## install the pinned emulator into .venv/
 test: lint-infra ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) check -p switchyard-tests --features localstack --tests
+	$(CARGO) build -p switchyard-cli -p switchyard-worker   # executables the tests launch
 	@mkdir -p .switchyard
 	@set -o pipefail; $(EMU) scripts/with-stack.sh $(CARGO) test --workspace --all-targets 2>&1 | tee .switchyard/test.log; status=$$?; \
 	  awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' .switchyard/test.log; \
