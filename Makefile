@@ -25,6 +25,7 @@ setup: ## install the pinned emulator into .venv/
 
 test: lint-infra ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) check -p switchyard-tests --features localstack --tests
 	$(CARGO) build -p switchyard-cli -p switchyard-worker   # executables the tests launch
 	@mkdir -p .switchyard
@@ -37,7 +38,7 @@ bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit
 	$(EMU) target/perf/switchyard bench all
 
 lint:
-	$(CARGO) clippy --workspace --all-targets
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

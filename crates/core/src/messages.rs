@@ -78,6 +78,9 @@ pub struct Close {
 }
 
 /// A message on a container's `in` queue.
+// `Work` dwarfs the control variants, but messages are decoded one at a time and handed
+// on by value: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InMessage {
