@@ -255,3 +255,52 @@ async fn reaper_deletes_orphaned_queue_sets_but_never_live_ones() -> anyhow::Res
     assert!(env.queue_urls().await?.contains(&young.in_url));
     Ok(())
 }
+
+#[tokio::test]
+async fn reaper_retires_an_idle_stopped_queue_set_and_the_next_launch_uses_a_new_generation() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let o = env.orchestrator();
+    o.put_project(project("acme", "site", &[ANN])).await?;
+    let route = |id: &'static str| {
+        let o = o.clone();
+        async move {
+            let raw = email(ANN, TO, "x", id, "", "Work.");
+            anyhow::Ok(
+                o.route(
+                    &switchyard_core::inbound::inbound_from_email(
+                        &raw,
+                        switchyard_core::project::Verdict::Pass,
+                        switchyard_core::project::Verdict::Pass,
+                    )?
+                    .inbound,
+                )
+                .await?,
+            )
+        }
+    };
+    // GIVEN a container whose work was consumed and which then stopped
+    let r = route("gen1@x").await?;
+    let id = ContainerId::from_stored(r.container.clone());
+    let item = env.store().get_container(&id).await?.expect("container");
+    let in_url = item.in_url.clone().expect("in");
+    assert!(in_url.ends_with("-g1.fifo"), "{in_url}");
+    let q = env.queues();
+    for m in q.receive(&in_url, 10, 1, Some(60)).await? {
+        q.delete(&in_url, &m.receipt).await?;
+    }
+    env.store().set_status(&id, None, &[], ContainerStatus::Stopped, Some("idle")).await?;
+    // WHEN the reaper runs with a zero retirement age
+    let settings = ReaperSettings { retire_after: Duration::ZERO, ..ReaperSettings::default() };
+    let report = o.reap(&settings).await?;
+    // THEN the queue set is deleted and the item moves to generation 2 with no URLs
+    assert_eq!(report.retired, vec![r.container.clone()]);
+    let retired = env.store().get_container(&id).await?.expect("container");
+    assert_eq!((retired.generation, retired.in_url.as_deref()), (2, None));
+    assert!(env.queue_urls().await?.is_empty());
+    // AND the next message creates the g2 queue set and launches
+    let next = route("gen2@x").await?;
+    assert!(next.launched);
+    let fresh = env.store().get_container(&id).await?.expect("container");
+    assert!(fresh.in_url.as_deref().is_some_and(|u| u.ends_with("-g2.fifo")), "{:?}", fresh.in_url);
+    Ok(())
+}
