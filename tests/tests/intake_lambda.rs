@@ -21,7 +21,9 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let body = event.records[1].body.take().unwrap_or_default().replace("inbound/abc123", &key);
     event.records[1].body = Some(body);
-    let state = intake_email::State { orchestrator: orchestrator.clone(), s3: env.clients.s3.clone() };
+    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
+    mailer.ensure_identity("in.example.com").await?;
+    let state = intake_email::State { orchestrator: orchestrator.clone(), s3: env.clients.s3.clone(), mailer };
 
     // WHEN the handler gets the batch
     let response = intake_email::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
@@ -42,5 +44,52 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
     let container = env.store().get_container(&ContainerId::new("acme", "site", "ann@example.com")).await?;
     assert_eq!(container.and_then(|c| c.container_status).as_deref(), Some("starting"));
     assert_eq!(env.ecs_task_count().await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let orchestrator = env.orchestrator();
+    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
+    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
+    mailer.ensure_identity("in.example.com").await?;
+    let state = intake_email::State { orchestrator, s3: env.clients.s3.clone(), mailer };
+    let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
+    let template = event.records.remove(0);
+    let record = |from: &str, spf: &str, dkim: &str| {
+        let raw = switchyard_tests::email(
+            from,
+            "acme.site@in.example.com",
+            "Hello",
+            &format!("{}@x", switchyard_tests::unique()),
+            "",
+            "Delete the site.",
+        );
+        let mut r = template.clone();
+        let mut sns: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap_or("{}")).expect("sns");
+        let mut ses: serde_json::Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}")).expect("ses");
+        ses["content"] = serde_json::Value::String(aws_smithy_types::base64::encode(&raw));
+        ses["receipt"]["spfVerdict"]["status"] = spf.into();
+        ses["receipt"]["dkimVerdict"]["status"] = dkim.into();
+        sns["Message"] = serde_json::Value::String(ses.to_string());
+        r.body = Some(sns.to_string());
+        r
+    };
+    // A verified stranger is told why; a sender with failed SPF is not (never answer forgeries);
+    // an unverified (GRAY) stranger is not either.
+    let cases = [
+        ("eve@example.com", "PASS", "PASS", "sender_not_allowed", true),
+        ("mallory@example.com", "FAIL", "PASS", "verification_failed", false),
+        ("gray@example.com", "GRAY", "GRAY", "sender_not_allowed", false),
+    ];
+    for (from, spf, dkim, code, want_reply) in cases {
+        match intake_email::handle_record(&state, &record(from, spf, dkim)).await? {
+            intake_email::RecordOutcome::Rejected { rejection, replied } => {
+                assert_eq!((rejection.code(), replied), (code, want_reply), "{from}");
+            }
+            other => panic!("{from}: expected a rejection, got {other:?}"),
+        }
+    }
     Ok(())
 }

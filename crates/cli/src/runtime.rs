@@ -143,7 +143,11 @@ impl Runtime {
         tasks.spawn(serve_api(listener, api_state));
 
         // Inbound email → intake-email.
-        let intake = Arc::new(intake_email::State { orchestrator: orchestrator.clone(), s3: clients.s3.clone() });
+        let intake = Arc::new(intake_email::State {
+            orchestrator: orchestrator.clone(),
+            s3: clients.s3.clone(),
+            mailer: mailer.clone(),
+        });
         tasks.spawn(poll(queues.clone(), inbound_url.clone(), move |event| {
             let intake = intake.clone();
             async move {

@@ -193,3 +193,62 @@ impl Orchestrator {
         self.respond(mailer, &r).await
     }
 }
+
+/// Rejections worth telling the sender about (they can act on them).
+fn explain(r: &crate::Rejection) -> Option<&'static str> {
+    use crate::Rejection as R;
+    match r {
+        R::SenderNotAllowed(_) => Some("your address is not on this project's list of allowed senders"),
+        R::UnknownProject { .. } => Some("the address you wrote to does not belong to a project"),
+        R::EmptyInstruction => Some("the message had no new text (only quoted history or a signature)"),
+        R::SessionClosed => Some("this conversation was closed; start a new email to begin a new session"),
+        R::ThreadMismatch => Some("this conversation belongs to another project"),
+        _ => None,
+    }
+}
+
+impl Orchestrator {
+    /// DESIGN §2.1.2: a rejected email gets a polite reply — only when the sender passed SPF
+    /// or DKIM (never answer a forged address) and only for reasons the sender can act on.
+    /// Returns the raw reply when one was sent.
+    pub async fn reply_to_rejection(
+        &self,
+        mailer: &Mailer,
+        inbound: &switchyard_core::inbound::Inbound,
+        rejection: &crate::Rejection,
+    ) -> Result<Option<Vec<u8>>, RouteError> {
+        use switchyard_core::project::Verdict;
+        let verified = inbound.spf == Verdict::Pass || inbound.dkim == Verdict::Pass;
+        let (Some(reason), Some(address), true) = (explain(rejection), inbound.address.as_ref(), verified) else {
+            return Ok(None);
+        };
+        let from = format!("{}.{}@{}", address.client, address.project, address.domain);
+        let text = format!(
+            "Switchyard could not accept your request: {reason}.\n\nNothing was changed. (reason code: {})\n",
+            rejection.code()
+        );
+        let subject = if inbound.subject.to_ascii_lowercase().starts_with("re:") {
+            inbound.subject.clone()
+        } else {
+            format!("Re: {}", inbound.subject)
+        };
+        let mut builder = MessageBuilder::new()
+            .from(("Switchyard", from.as_str()))
+            .to(inbound.sender.as_str())
+            .subject(subject)
+            .text_body(text);
+        if let Some(m) = &inbound.message_id {
+            builder = builder.in_reply_to(m.as_str()).references(m.as_str());
+        }
+        let raw = match builder.write_to_vec() {
+            Ok(raw) => raw,
+            Err(e) => {
+                warn!(error = %e, "rejection reply could not be built");
+                return Ok(None);
+            }
+        };
+        mailer.send_raw(&from, &inbound.sender, raw.clone()).await?;
+        info!(to = %inbound.sender, code = rejection.code(), "rejection reply sent");
+        Ok(Some(raw))
+    }
+}

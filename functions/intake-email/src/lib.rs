@@ -10,6 +10,7 @@ use aws_lambda_events::event::ses::SimpleEmailService;
 use aws_lambda_events::event::sns::SnsMessage;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use switchyard_aws::mailer::Mailer;
 use switchyard_core::email::EmailError;
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::project::Verdict;
@@ -23,6 +24,8 @@ pub struct State {
     pub orchestrator: Orchestrator,
     /// S3, for emails stored by the receipt rule's S3 action.
     pub s3: aws_sdk_s3::Client,
+    /// SES, for polite replies to rejected (but verified) senders.
+    pub mailer: Mailer,
 }
 
 /// What happened to one record.
@@ -31,7 +34,12 @@ pub enum RecordOutcome {
     /// Routed (new or duplicate).
     Routed(RouteOutcome),
     /// Refused; nothing routed; acknowledged.
-    Rejected(Rejection),
+    Rejected {
+        /// Why.
+        rejection: Rejection,
+        /// Whether the sender was told (verified sender, actionable reason).
+        replied: bool,
+    },
 }
 
 /// Why a record could not be handled (it is retried, then lands in the inbound DLQ).
@@ -71,7 +79,9 @@ pub async fn handle(state: &State, event: LambdaEvent<SqsEvent>) -> Result<SqsBa
             Ok(RecordOutcome::Routed(o)) => {
                 info!(message = %id, session = %o.session, command = %o.command_id, status = ?o.status, "email routed")
             }
-            Ok(RecordOutcome::Rejected(r)) => warn!(message = %id, code = r.code(), reason = %r, "email rejected"),
+            Ok(RecordOutcome::Rejected { rejection: r, replied }) => {
+                warn!(message = %id, code = r.code(), reason = %r, replied, "email rejected")
+            }
             Err(e) => {
                 error!(message = %id, error = %e, "email not handled; will retry");
                 let mut failure = BatchItemFailure::default();
@@ -91,17 +101,27 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
     let ses: SimpleEmailService = serde_json::from_str(&sns.message)?;
     let raw = match raw_email(state, &ses).await? {
         Ok(raw) => raw,
-        Err(e) => return Ok(RecordOutcome::Rejected(Rejection::Email(e))),
+        Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
     };
     let spf = Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref());
     let dkim = Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref());
     let parsed = match inbound_from_email(&raw, spf, dkim) {
         Ok(p) => p,
-        Err(e) => return Ok(RecordOutcome::Rejected(Rejection::Email(e))),
+        Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
     };
     match state.orchestrator.route(&parsed.inbound).await {
         Ok(o) => Ok(RecordOutcome::Routed(o)),
-        Err(RouteError::Rejected(r)) => Ok(RecordOutcome::Rejected(r)),
+        Err(RouteError::Rejected(r)) => {
+            // A failed reply must not turn a handled rejection into a retry loop.
+            let replied = match state.orchestrator.reply_to_rejection(&state.mailer, &parsed.inbound, &r).await {
+                Ok(sent) => sent.is_some(),
+                Err(e) => {
+                    warn!(error = %e, "rejection reply not sent");
+                    false
+                }
+            };
+            Ok(RecordOutcome::Rejected { rejection: r, replied })
+        }
         Err(e) => Err(IntakeError::Route(e)),
     }
 }

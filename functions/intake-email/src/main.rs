@@ -12,7 +12,11 @@ async fn main() -> Result<(), Error> {
     let config = RouterConfig::from_env()?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);
-    let state = intake_email::State { orchestrator: config.orchestrator(&clients), s3: clients.s3.clone() };
+    let state = intake_email::State {
+        orchestrator: config.orchestrator(&clients),
+        s3: clients.s3.clone(),
+        mailer: switchyard_aws::mailer::Mailer::new(clients.ses.clone()),
+    };
     let state = &state;
     run(service_fn(move |ev: LambdaEvent<_>| async move { intake_email::handle(state, ev).await })).await
 }
