@@ -15,6 +15,7 @@ use switchyard_aws::queues::Queues;
 use switchyard_aws::store::Store;
 use switchyard_aws::{CallCounter, Clients};
 use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_orchestrator::config::env_list;
 use switchyard_orchestrator::Orchestrator;
 
 pub mod world;
@@ -65,15 +66,12 @@ impl TestEnv {
         let clients = Clients::new(&sdk, Some(&counter));
         let table = format!("{prefix}-table");
         Store::new(clients.dynamo.clone(), &table).ensure_table().await.context("create table")?;
-        let list = |name: &str| -> Vec<String> {
-            std::env::var(name).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
-        };
         let ecs = switchyard_aws::launcher::provision_cluster(
             &clients.ecs,
             &prefix,
             "switchyard-worker:test",
-            list("SWITCHYARD_SUBNETS"),
-            list("SWITCHYARD_SECURITY_GROUPS"),
+            env_list("SWITCHYARD_SUBNETS"),
+            env_list("SWITCHYARD_SECURITY_GROUPS"),
         )
         .await
         .context("provision ECS")?;
@@ -92,15 +90,12 @@ impl TestEnv {
         let sdk = sdk_config().await?;
         let counter = CallCounter::default();
         let clients = Clients::new(&sdk, Some(&counter));
-        let list = |name: &str| -> Vec<String> {
-            std::env::var(name).unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
-        };
         let ecs = EcsSettings {
             cluster: var("CLUSTERNAME")?,
             task_definition: var("TASKDEFINITION")?,
             container_name: "worker".into(),
-            subnets: list("SWITCHYARD_SUBNETS"),
-            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+            subnets: env_list("SWITCHYARD_SUBNETS"),
+            security_groups: env_list("SWITCHYARD_SECURITY_GROUPS"),
             assign_public_ip: false,
         };
         Ok(Self { prefix: var("QUEUEPREFIX")?, sdk, clients, counter, table: var("TABLENAME")?, ecs })

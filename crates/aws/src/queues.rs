@@ -56,11 +56,6 @@ impl Queues {
         Self { client, prefix: prefix.into() }
     }
 
-    /// The SQS client.
-    pub fn client(&self) -> &aws_sdk_sqs::Client {
-        &self.client
-    }
-
     /// The queue-name prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -89,17 +84,7 @@ impl Queues {
         let dlq_name = queue_name(&self.prefix, QueueKind::Dlq, container, generation);
         let dlq_url =
             self.create(&dlq_name, fifo(&[(QueueAttributeName::MessageRetentionPeriod, "1209600".into())])).await?;
-        let arn = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| classify("sqs", e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| AwsError::NotFound { what: format!("arn of queue {dlq_name}") })?;
+        let arn = self.arn(&dlq_url).await?;
         let redrive =
             serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
         let in_url = self

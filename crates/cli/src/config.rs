@@ -1,5 +1,7 @@
 //! The CLI's one reading of the environment.
 
+use switchyard_orchestrator::config::env_list;
+
 /// Settings of the local runtime and the benchmarks.
 #[derive(Debug, Clone)]
 pub(crate) struct CliConfig {
@@ -22,22 +24,12 @@ pub(crate) struct CliConfig {
     pub(crate) data_dir: std::path::PathBuf,
 }
 
-fn list(name: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 impl CliConfig {
     /// Reads the environment.
     pub(crate) fn from_env() -> Self {
         Self {
-            subnets: list("SWITCHYARD_SUBNETS"),
-            security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+            subnets: env_list("SWITCHYARD_SUBNETS"),
+            security_groups: env_list("SWITCHYARD_SECURITY_GROUPS"),
             worker_bin: std::env::var_os("SWITCHYARD_WORKER_BIN").map(Into::into),
             table: std::env::var("SWITCHYARD_TABLE").unwrap_or_else(|_| "switchyard".into()),
             prefix: std::env::var("SWITCHYARD_QUEUE_PREFIX").unwrap_or_else(|_| "sy".into()),

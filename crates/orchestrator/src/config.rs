@@ -42,7 +42,8 @@ fn var(name: &'static str) -> Result<String, ConfigError> {
     std::env::var(name).map_err(|_| ConfigError { name, problem: "not set".into() })
 }
 
-fn list(name: &'static str) -> Vec<String> {
+/// A comma-separated list variable (empty items dropped; unset = empty).
+pub fn env_list(name: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_default()
         .split(',')
@@ -79,8 +80,8 @@ impl RouterConfig {
                 task_definition: std::env::var("SWITCHYARD_TASK_DEFINITION")
                     .unwrap_or_else(|_| "switchyard-worker".into()),
                 container_name: std::env::var("SWITCHYARD_WORKER_CONTAINER").unwrap_or_else(|_| "worker".into()),
-                subnets: list("SWITCHYARD_SUBNETS"),
-                security_groups: list("SWITCHYARD_SECURITY_GROUPS"),
+                subnets: env_list("SWITCHYARD_SUBNETS"),
+                security_groups: env_list("SWITCHYARD_SECURITY_GROUPS"),
                 assign_public_ip: std::env::var("SWITCHYARD_ASSIGN_PUBLIC_IP").is_ok_and(|v| v == "true"),
             },
         })

@@ -73,15 +73,15 @@ impl Orchestrator {
         }
     }
 
-    /// Launches a stopped or failed container again if its `in` queue has work.
-    async fn relaunch_if_backlog(&self, id: &ContainerId) -> Result<bool, RouteError> {
-        let Some(item) = self.store.get_container(id).await? else { return Ok(false) };
-        if self.backlog(&item).await? == 0 {
+    /// Launches a stopped or failed container (`item`, as stored now) again if its `in`
+    /// queue has work.
+    async fn relaunch_if_backlog(&self, id: &ContainerId, item: &ContainerItem) -> Result<bool, RouteError> {
+        if self.backlog(item).await? == 0 {
             return Ok(false);
         }
-        let (generation, urls) = self.ensure_queue_set(id, Some(&item)).await?;
+        let (generation, urls) = self.ensure_queue_set(id, Some(item)).await?;
         let key = ContainerKey { id, client: &item.client, project: &item.project, user: &item.user };
-        match self.claim_container(&key, Some(&item), generation, &urls).await? {
+        match self.claim_container(&key, Some(item), generation, &urls).await? {
             Some(pending) => {
                 self.complete_launch(pending).await?;
                 info!(container = %id, "relaunched for waiting work");
@@ -97,9 +97,14 @@ impl Orchestrator {
     pub async fn task_stopped(&self, container: &str, task_arn: &str, reason: &str) -> Result<Reconciled, RouteError> {
         let id = ContainerId::from_stored(container.to_string());
         let marked_stopped = self.store.mark_stopped_if_task(&id, task_arn, reason).await?;
-        let current = self.store.get_container(&id).await?;
-        let stopped = matches!(status_of(current.as_ref()), Some(ContainerStatus::Stopped | ContainerStatus::Failed));
-        let relaunched = stopped && self.relaunch_if_backlog(&id).await?;
+        let relaunched = match self.store.get_container(&id).await? {
+            Some(item)
+                if matches!(status_of(Some(&item)), Some(ContainerStatus::Stopped | ContainerStatus::Failed)) =>
+            {
+                self.relaunch_if_backlog(&id, &item).await?
+            }
+            _ => false,
+        };
         Ok(Reconciled { marked_stopped, relaunched })
     }
 
@@ -127,7 +132,7 @@ impl Orchestrator {
                         Health::Failed => {
                             self.fail(&id, item, token.as_deref(), "heartbeat lost").await?;
                             report.failed.push(id.to_string());
-                            if self.relaunch_if_backlog(&id).await? {
+                            if self.relaunch_after_fail(&id).await? {
                                 report.relaunched.push(id.to_string());
                             }
                         }
@@ -138,13 +143,13 @@ impl Orchestrator {
                     if age > settings.start_timeout.as_millis() as u64 {
                         self.fail(&id, item, token.as_deref(), "stuck starting").await?;
                         report.failed.push(id.to_string());
-                        if self.relaunch_if_backlog(&id).await? {
+                        if self.relaunch_after_fail(&id).await? {
                             report.relaunched.push(id.to_string());
                         }
                     }
                 }
                 Some(ContainerStatus::Stopped | ContainerStatus::Failed) => {
-                    if self.relaunch_if_backlog(&id).await? {
+                    if self.relaunch_if_backlog(&id, item).await? {
                         report.relaunched.push(id.to_string());
                     } else if status == Some(ContainerStatus::Stopped) && self.retirable(item, settings, now).await? {
                         if let Some(u) = urls_of(Some(item)) {
@@ -186,6 +191,14 @@ impl Orchestrator {
             self.launcher.stop(task, reason).await?;
         }
         Ok(())
+    }
+
+    /// After [`Self::fail`] changed the item, relaunch from its new state.
+    async fn relaunch_after_fail(&self, id: &ContainerId) -> Result<bool, RouteError> {
+        match self.store.get_container(id).await? {
+            Some(item) => self.relaunch_if_backlog(id, &item).await,
+            None => Ok(false),
+        }
     }
 
     async fn retirable(&self, item: &ContainerItem, s: &ReaperSettings, now: u64) -> Result<bool, RouteError> {

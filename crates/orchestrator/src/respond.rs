@@ -93,9 +93,18 @@ pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     (text, html)
 }
 
+/// `Re: subject` (once), for any reply.
+fn re_subject(subject: &str) -> String {
+    let base = if subject.trim().is_empty() { "Your request" } else { subject.trim() };
+    if base.to_ascii_lowercase().starts_with("re:") {
+        base.to_string()
+    } else {
+        format!("Re: {base}")
+    }
+}
+
 fn reply_subject(subject: &str, thread: &str) -> String {
-    let base = if subject.trim().is_empty() { "Your request".to_string() } else { subject.trim().to_string() };
-    let base = if base.to_ascii_lowercase().starts_with("re:") { base } else { format!("Re: {base}") };
+    let base = re_subject(subject);
     let tag = format!("[#{thread}]");
     if base.contains(&tag) {
         base
@@ -227,11 +236,7 @@ impl Orchestrator {
             "Switchyard could not accept your request: {reason}.\n\nNothing was changed. (reason code: {})\n",
             rejection.code()
         );
-        let subject = if inbound.subject.to_ascii_lowercase().starts_with("re:") {
-            inbound.subject.clone()
-        } else {
-            format!("Re: {}", inbound.subject)
-        };
+        let subject = re_subject(&inbound.subject);
         let mut builder = MessageBuilder::new()
             .from(("Switchyard", from.as_str()))
             .to(inbound.sender.as_str())

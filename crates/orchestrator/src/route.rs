@@ -112,7 +112,7 @@ impl Orchestrator {
                 })?;
             }
             // An existing session keeps its container (its owner's), whoever writes.
-            let (container_id, mut container) = match &snap.session {
+            let (container_id, container) = match &snap.session {
                 Some(s) if s.project != inbound.project => return Err(Rejection::ThreadMismatch.into()),
                 Some(s) if inbound.source == Source::Api && s.user != user => {
                     return Err(Rejection::SessionNotFound.into())
@@ -197,9 +197,6 @@ impl Orchestrator {
             // Queue set and container; a duplicate re-sends with the same dedup ids (SQS
             // drops it within 5 min; the worker's conditional start drops it after).
             let (generation, urls) = self.ensure_queue_set(&container_id, container.as_ref()).await?;
-            if let Some(c) = container.as_mut() {
-                c.in_url = Some(urls.in_url.clone());
-            }
             let key = ContainerKey { id: &container_id, client, project: &inbound.project, user: &owner };
             let pending = self.claim_container(&key, container.as_ref(), generation, &urls).await?;
 

@@ -6,7 +6,7 @@ use switchyard_core::messages::Outcome;
 
 use super::items::{CommandItem, SessionItem};
 use super::keys::{command_sk, session_pk, META};
-use super::{is_ccf, n, s, Store};
+use super::{is_ccf, n, s, won, Store};
 use crate::error::{classify, AwsError};
 
 /// The final record of a command.
@@ -134,11 +134,7 @@ impl Store {
                     .expression_attribute_values(format!(":{name}"), s(v));
             }
         }
-        match req.update_expression(set).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(classify("dynamodb", e)),
-        }
+        won(req.update_expression(set).send().await)
     }
 
     /// Raises the session's cancel watermark (never lowers it).
@@ -156,11 +152,8 @@ impl Store {
             .expression_attribute_values(":b", n(before_seq))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(classify("dynamodb", e)),
-        }
+        // A lower or equal watermark already in place is as good.
+        won(res).map(|_| ())
     }
 
     /// Sets a session's status (`open`/`closed`).
@@ -201,11 +194,7 @@ impl Store {
             .expression_attribute_values(":now", n(crate::now_ms()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(classify("dynamodb", e)),
-        }
+        won(res)
     }
 
     /// Releases a reply claim after a failed send, so a retry can send.

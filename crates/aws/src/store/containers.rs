@@ -8,7 +8,7 @@ use switchyard_core::ids::ContainerId;
 
 use super::items::ContainerItem;
 use super::keys::{container_pk, META};
-use super::{is_ccf, n, s, Store};
+use super::{conflict, is_ccf, n, s, won, Store};
 use crate::error::{classify, AwsError};
 
 /// The queue URLs of a generation of a container's queue set.
@@ -109,13 +109,7 @@ impl Store {
             .expression_attribute_values(":id", s(id.as_str()))
             .send()
             .await
-            .map_err(|e| {
-                if is_ccf(&e) {
-                    AwsError::Conflict { context: "queue set generation" }
-                } else {
-                    classify("dynamodb", e)
-                }
-            })?;
+            .map_err(conflict("queue set generation"))?;
         Ok(())
     }
 
@@ -128,13 +122,7 @@ impl Store {
             .expression_attribute_values(":token", s(token))
             .send()
             .await
-            .map_err(|e| {
-                if is_ccf(&e) {
-                    AwsError::Conflict { context: "record task" }
-                } else {
-                    classify("dynamodb", e)
-                }
-            })?;
+            .map_err(conflict("record task"))?;
         Ok(())
     }
 
@@ -174,13 +162,7 @@ impl Store {
             .expression_attribute_values(":now", n(crate::now_ms()))
             .send()
             .await
-            .map_err(|e| {
-                if is_ccf(&e) {
-                    AwsError::Conflict { context: "container status" }
-                } else {
-                    classify("dynamodb", e)
-                }
-            })?;
+            .map_err(conflict("container status"))?;
         Ok(())
     }
 
@@ -204,9 +186,7 @@ impl Store {
             .expression_attribute_values(":token", s(token))
             .send()
             .await
-            .map_err(
-                |e| if is_ccf(&e) { AwsError::Conflict { context: "heartbeat" } } else { classify("dynamodb", e) },
-            )?;
+            .map_err(conflict("heartbeat"))?;
         Ok(())
     }
 
@@ -218,7 +198,7 @@ impl Store {
             .expression_attribute_values(":h", s(health))
             .send()
             .await
-            .map_err(|e| if is_ccf(&e) { AwsError::Conflict { context: "health" } } else { classify("dynamodb", e) })?;
+            .map_err(conflict("health"))?;
         Ok(())
     }
 
@@ -249,11 +229,7 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(classify("dynamodb", e)),
-        }
+        won(res)
     }
 
     /// Retires a stopped container's queue set: the next launch uses `generation + 1`.
@@ -266,7 +242,7 @@ impl Store {
             .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
             .send()
             .await
-            .map_err(|e| if is_ccf(&e) { AwsError::Conflict { context: "retire" } } else { classify("dynamodb", e) })?;
+            .map_err(conflict("retire"))?;
         Ok(())
     }
 

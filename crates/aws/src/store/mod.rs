@@ -48,11 +48,6 @@ impl Store {
         &self.table
     }
 
-    /// The DynamoDB client.
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.client
-    }
-
     /// Reads one item by key.
     pub async fn get_raw(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
         let out = self
@@ -130,4 +125,24 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A conditional write's result as "did it win": a lost condition is `Ok(false)`.
+pub(crate) fn won<T, E>(res: Result<T, aws_sdk_dynamodb::error::SdkError<E>>) -> Result<bool, AwsError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_ccf(&e) => Ok(false),
+        Err(e) => Err(classify("dynamodb", e)),
+    }
+}
+
+/// Maps a lost conditional write to [`AwsError::Conflict`] (for `map_err`).
+pub(crate) fn conflict<E>(context: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E>) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| if is_ccf(&e) { AwsError::Conflict { context } } else { classify("dynamodb", e) }
 }
