@@ -28,7 +28,19 @@ pub struct CommandUpdate {
     pub finished_ms: u64,
 }
 
+type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
 impl Store {
+    /// An `UpdateItem` on a command item.
+    fn update_command(&self, id: &SessionId, seq: u64) -> UpdateItem {
+        self.client.update_item().table_name(&self.table).key("pk", s(session_pk(id))).key("sk", s(command_sk(seq)))
+    }
+
+    /// An `UpdateItem` on a session item.
+    fn update_session(&self, id: &SessionId) -> UpdateItem {
+        self.client.update_item().table_name(&self.table).key("pk", s(session_pk(id))).key("sk", s(META))
+    }
+
     /// Reads a session.
     pub async fn get_session(&self, id: &SessionId) -> Result<Option<SessionItem>, AwsError> {
         self.get(&session_pk(id), META).await
@@ -68,11 +80,7 @@ impl Store {
     /// Returns the attempt number, or `None` if the command is already final.
     pub async fn start_command(&self, id: &SessionId, seq: u64) -> Result<Option<u32>, AwsError> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(command_sk(seq)))
+            .update_command(id, seq)
             .update_expression("SET #st = :running, started_ms = :now ADD attempts :one")
             .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
@@ -105,11 +113,7 @@ impl Store {
         u: &CommandUpdate,
     ) -> Result<bool, AwsError> {
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(command_sk(seq)))
+            .update_command(id, seq)
             .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":queued", s("queued"))
@@ -140,11 +144,7 @@ impl Store {
     /// Raises the session's cancel watermark (never lowers it).
     pub async fn raise_cancel_watermark(&self, id: &SessionId, before_seq: u64) -> Result<(), AwsError> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(META))
+            .update_session(id)
             .update_expression("SET cancel_before_seq = :b")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(cancel_before_seq) OR cancel_before_seq < :b)",
@@ -158,11 +158,7 @@ impl Store {
 
     /// Sets a session's status (`open`/`closed`).
     pub async fn set_session_status(&self, id: &SessionId, status: &str) -> Result<(), AwsError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(META))
+        self.update_session(id)
             .update_expression("SET #st = :s")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#st", "status")
@@ -184,11 +180,7 @@ impl Store {
     /// Claims the one reply of a command (at most one email per command).
     pub async fn claim_reply(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(command_sk(seq)))
+            .update_command(id, seq)
             .update_expression("SET replied_ms = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(replied_ms)")
             .expression_attribute_values(":now", n(crate::now_ms()))
@@ -199,11 +191,7 @@ impl Store {
 
     /// Releases a reply claim after a failed send, so a retry can send.
     pub async fn release_reply(&self, id: &SessionId, seq: u64) -> Result<(), AwsError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(id)))
-            .key("sk", s(command_sk(seq)))
+        self.update_command(id, seq)
             .update_expression("REMOVE replied_ms")
             .send()
             .await
