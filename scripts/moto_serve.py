@@ -1,4 +1,5 @@
-"""moto server with DynamoDB requests serialised.
+"""moto server with DynamoDB requests serialised, AWS's documented limits enforced,
+and an O(items) TransactWriteItems.
 
 moto 5.2.5 serves requests on threads, but its DynamoDB backend is not thread-safe:
 TransactWriteItems deep-copies the table while other threads write to it and fails
@@ -6,16 +7,61 @@ with "dictionary changed size during iteration" (HTTP 500, HTML body). Real Dyna
 has no such race, so we serialise DynamoDB calls here and leave everything else
 (SQS long polls above all) concurrent.
 
+moto also accepts calls that real AWS rejects. The patches below (each a narrow wrapper
+around one moto response handler or backend method, so moto's own error rendering is
+used for every protocol) add the documented validations, each commented with the AWS
+page that states the rule:
+
+  Lambda  CreateEventSourceMapping / UpdateEventSourceMapping on SQS: queue visibility
+          timeout >= function timeout, BatchSize bounds, batching window rules.
+  ECS     RunTask: overrides <= 8192 characters, count 1..10, clientToken idempotency.
+  SQS     SendMessage / SendMessageBatch sizes (body + attributes), batch size and
+          entry count, ChangeMessageVisibility range, FIFO deduplication returning the
+          first MessageId for the whole 5-minute window.
+  DynamoDB item size (AWS's size formula, 400 KB) on PutItem, UpdateItem,
+          BatchWriteItem and TransactWriteItems; TransactWriteItems action count,
+          ClientRequestToken length and 10-minute idempotency.
+
+and replace moto's TransactWriteItems (which deep-copies every table named in the
+transaction, once per action: O(table size) per call) with one that keeps pre-images of
+only the items the transaction touches and restores exactly those on cancellation.
+
 usage: python scripts/moto_serve.py HOST PORT
 """
 
+import base64
+import copy
+import json
 import os
 import signal
 import sys
 import threading
+import time
+from decimal import Decimal, InvalidOperation
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+from moto.core.exceptions import JsonRESTError
+from moto.awslambda.responses import LambdaResponse
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.responses import DynamoHandler
+from moto.ecs.exceptions import ECSException, InvalidParameterException
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue, TooManyEntriesInBatchRequest
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 _dynamodb = threading.Lock()
 
@@ -30,6 +76,653 @@ class SerialiseDynamoDB:
                 # Consume the response inside the lock: moto builds it lazily.
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+
+def _wraps(cls, name):
+    """Decorator: replace cls.name with the decorated function, which gets the original
+    as its first argument."""
+
+    def deco(fn):
+        original = getattr(cls, name)
+
+        def patched(*args, **kwargs):
+            return fn(original, *args, **kwargs)
+
+        patched.__name__ = name
+        patched.__doc__ = fn.__doc__
+        setattr(cls, name, patched)
+        return patched
+
+    return deco
+
+
+# ======================================================================================
+# Lambda: event source mappings on SQS
+# ======================================================================================
+
+
+class _LambdaInvalidParameterValue(JsonRESTError):
+    """Lambda's REST-JSON error: header x-amzn-ErrorType, body {"Type": "User", "message": ...}."""
+
+    def __init__(self, message):
+        super().__init__("InvalidParameterValueException", message)
+        self.description = json.dumps({"Type": "User", "message": message})
+
+
+def _check_sqs_event_source_mapping(lambda_backend, function_name, source_arn, batch_size, window):
+    parts = (source_arn or "").split(":")
+    if len(parts) < 6 or parts[2] != "sqs":
+        return  # not an SQS source (or malformed: moto rejects it itself)
+    region, account, queue_name = parts[3], parts[4], parts[5]
+    fifo = queue_name.endswith(".fifo")
+    batch = 10 if batch_size is None else int(batch_size)
+    window = 0 if window is None else int(window)
+
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html
+    # "BatchSize ... For standard queues, the maximum is 10,000. For FIFO queues, the
+    # maximum is 10." and "MaximumBatchingWindowInSeconds ... Batching window is not
+    # supported for FIFO queues".
+    if fifo and not 1 <= batch <= 10:
+        raise _LambdaInvalidParameterValue("Maximum batch size must be between 1 and 10 inclusive")
+    if not fifo and not 1 <= batch <= 10000:
+        raise _LambdaInvalidParameterValue("Maximum batch size must be between 1 and 10000 inclusive")
+    if fifo and window > 0:
+        raise _LambdaInvalidParameterValue("Batching window is not supported for FIFO queues")
+
+    # https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html
+    # MaximumBatchingWindowInSeconds: "For Kinesis, DynamoDB, and Amazon SQS event
+    # sources, when you set BatchSize to a value greater than 10, you must set
+    # MaximumBatchingWindowInSeconds to at least 1."
+    if batch > 10 and window < 1:
+        raise _LambdaInvalidParameterValue(
+            "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"
+        )
+
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+    # "Your function's timeout must be less than or equal to the queue's visibility
+    # timeout. Lambda validates this requirement when you create or update an event
+    # source mapping and will return an error if the function timeout exceeds the
+    # queue's visibility timeout."
+    try:
+        queue = sqs_backends[account][region].queues.get(queue_name)
+        function = lambda_backend.get_function(function_name)
+    except Exception:
+        return  # unknown function or queue: moto answers ResourceNotFound itself
+    if queue is None or function is None:
+        return
+    visibility = int(queue.visibility_timeout)
+    timeout = int(function.timeout)
+    if visibility < timeout:
+        raise _LambdaInvalidParameterValue(
+            f"Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds"
+        )
+
+
+@_wraps(LambdaResponse, "create_event_source_mapping")
+def _create_event_source_mapping(original, self):
+    spec = self.json_body
+    _check_sqs_event_source_mapping(
+        self.backend,
+        spec.get("FunctionName"),
+        spec.get("EventSourceArn"),
+        spec.get("BatchSize"),
+        spec.get("MaximumBatchingWindowInSeconds"),
+    )
+    return original(self)
+
+
+@_wraps(LambdaResponse, "update_event_source_mapping")
+def _update_event_source_mapping(original, self):
+    spec = self.json_body
+    esm = self.backend.get_event_source_mapping(self.path.rstrip("/").split("/")[-1])
+    if esm is not None:
+        # The update is validated against the mapping as it will be after the update.
+        _check_sqs_event_source_mapping(
+            self.backend,
+            spec.get("FunctionName") or esm.function_arn,
+            esm.event_source_arn,
+            spec["BatchSize"] if "BatchSize" in spec else esm.batch_size,
+            spec["MaximumBatchingWindowInSeconds"]
+            if "MaximumBatchingWindowInSeconds" in spec
+            else esm.max_batch_window,
+        )
+    return original(self)
+
+
+# ======================================================================================
+# ECS: RunTask
+# ======================================================================================
+
+_ecs_lock = threading.Lock()
+_ecs_tokens = {}  # (account, region, cluster, clientToken) -> (fingerprint, expiry, result)
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/ECS_Idempotency.html
+# "The RunTask client token has a time to live (TTL) of 24 hours."
+_ECS_TOKEN_TTL = 24 * 3600
+
+
+@_wraps(EC2ContainerServiceResponse, "run_task")
+def _run_task(original, self):
+    try:
+        raw = json.loads(self.body) if self.body else {}
+    except (TypeError, ValueError):
+        raw = {}
+    if not isinstance(raw, dict):
+        raw = {}
+
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+    # overrides: "A total of 8192 characters are allowed for overrides. This limit
+    # includes the JSON formatting characters of the override structure."
+    # AWS answers InvalidParameterException "Container Overrides length must be at most 8192".
+    overrides = raw.get("overrides", self._get_param("overrides"))
+    if overrides is not None:
+        length = len(json.dumps(overrides, separators=(",", ":"), ensure_ascii=False))
+        if length > 8192:
+            raise InvalidParameterException("Container Overrides length must be at most 8192")
+
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+    # count: "You can specify up to 10 tasks for each call."
+    count = raw.get("count", self._get_param("count"))
+    if count is not None and not 1 <= int(count) <= 10:
+        raise InvalidParameterException(f"count must be between 1 and 10 (inclusive); {count} was given")
+
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/ECS_Idempotency.html
+    # "If you retry a request that completed successfully using the same client token
+    # and the same request parameters, the result of the original request is returned.
+    # If you retry ... with the same client token, but one or more of the parameters
+    # are changed ..., the retry fails with a ConflictException." Tokens are scoped to
+    # the cluster.
+    token = raw.get("clientToken") or self._get_param("clientToken")
+    if not token:
+        return original(self)
+    cluster = str(raw.get("cluster") or "default").rsplit("/", 1)[-1]
+    key = (self.current_account, self.region, cluster, token)
+    fingerprint = json.dumps({k: v for k, v in raw.items() if k != "clientToken"}, sort_keys=True)
+    with _ecs_lock:
+        now = time.monotonic()
+        for k in [k for k, v in _ecs_tokens.items() if v[1] < now]:
+            del _ecs_tokens[k]
+        hit = _ecs_tokens.get(key)
+        if hit is not None:
+            if hit[0] != fingerprint:
+                raise ECSException(
+                    "ConflictException",
+                    "The specified client token has already been used in a RunTask request with different parameters.",
+                )
+            return hit[2]
+        result = original(self)
+        _ecs_tokens[key] = (fingerprint, now + _ECS_TOKEN_TTL, result)
+        return result
+
+
+# ======================================================================================
+# SQS
+# ======================================================================================
+
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+# "The maximum allowed individual message size and the maximum total payload size (the
+# sum of the individual lengths of all of the batched messages) are both 1 MiB
+# 1,048,576 bytes." (SQS raised this from 256 KiB in 2025; a queue's own
+# MaximumMessageSize attribute, 1,024..1,048,576 bytes, can lower the per-message limit.)
+_SQS_MAX_BATCH_BYTES = 1_048_576
+_SQS_MAX_BATCH_ENTRIES = 10
+_SQS_MAX_VISIBILITY = 43_200
+
+
+def _sqs_blob_len(value):
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    try:
+        return len(base64.b64decode(value, validate=True))
+    except Exception:
+        return len(str(value).encode("utf-8"))
+
+
+def _sqs_message_size(body, attributes):
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html
+    # "All parts of the message attribute, including Name, Type, and Value, are part of
+    # the message size restriction (1 MiB or 1,048,576 bytes)."
+    size = len((body or "").encode("utf-8"))
+    for name, attr in (attributes or {}).items():
+        size += len(name.encode("utf-8"))
+        size += len(str(attr.get("DataType", "")).encode("utf-8"))
+        if attr.get("StringValue") is not None:
+            size += len(str(attr["StringValue"]).encode("utf-8"))
+        if attr.get("BinaryValue") is not None:
+            size += _sqs_blob_len(attr["BinaryValue"])
+    return size
+
+
+def _sqs_check_message_size(queue, size):
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+    # MessageBody: "The maximum size is 1 MiB or 1,048,576 bytes", bounded by the queue's
+    # MaximumMessageSize ("The limit of how many bytes a message can contain before
+    # Amazon SQS rejects it", API_SetQueueAttributes.html).
+    limit = int(queue.maximum_message_size)
+    if size > limit:
+        raise InvalidParameterValue(
+            f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+        )
+
+
+@_wraps(SQSBackend, "send_message")
+def _send_message(original, self, queue_name, message_body, message_attributes=None, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    _sqs_check_message_size(queue, _sqs_message_size(message_body, message_attributes))
+    return original(self, queue_name, message_body, message_attributes, *args, **kwargs)
+
+
+@_wraps(SQSBackend, "send_message_batch")
+def _send_message_batch(original, self, queue_name, entries):
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+    # "You can use SendMessageBatch to send up to 10 messages" -> TooManyEntriesInBatchRequest;
+    # "The length of all the messages put together is more than the limit" -> BatchRequestTooLong.
+    if len(entries) > _SQS_MAX_BATCH_ENTRIES:
+        raise TooManyEntriesInBatchRequest(len(entries))
+    queue = self.get_queue(queue_name)
+    sizes = [_sqs_message_size(e.get("MessageBody"), e.get("MessageAttributes")) for e in entries.values()]
+    if sum(sizes) > _SQS_MAX_BATCH_BYTES:
+        raise BatchRequestTooLong(sum(sizes))
+    # Validate every entry before sending any (moto would otherwise send a prefix).
+    for size in sizes:
+        _sqs_check_message_size(queue, size)
+    return original(self, queue_name, entries)
+
+
+@_wraps(SQSBackend, "change_message_visibility")
+def _change_message_visibility(original, self, queue_name, receipt_handle, visibility_timeout):
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html
+    # VisibilityTimeout: "Values range: 0 to 43200. Maximum: 12 hours."
+    # (moto already rejects > 43200 in its response layer; this adds < 0 and covers
+    # ChangeMessageVisibilityBatch entries, which land here too.)
+    value = int(visibility_timeout)
+    if not 0 <= value <= _SQS_MAX_VISIBILITY:
+        raise InvalidParameterValue(
+            f"Value {value} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and {_SQS_MAX_VISIBILITY}."
+        )
+    return original(self, queue_name, receipt_handle, visibility_timeout)
+
+
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+# MessageDeduplicationId: "If a message with a particular MessageDeduplicationId is sent
+# successfully, any messages sent with the same MessageDeduplicationId are accepted
+# successfully but aren't delivered during the 5-minute deduplication interval."
+# Real SQS answers such a duplicate with the first message's MessageId (and sequence
+# number), for the whole interval, even if the first message was already deleted. moto
+# only compares against messages still in the queue and answers a fresh MessageId.
+_SQS_DEDUP_MS = 5 * 60 * 1000
+_sqs_dedup_lock = threading.Lock()
+
+
+@_wraps(Queue, "add_message")
+def _add_message(original, self, message):
+    if not (self.fifo_queue and message.deduplication_id):
+        return original(self, message)
+    # DeduplicationScope "messageGroup" (high-throughput FIFO) scopes IDs to the group.
+    group = message.group_id if getattr(self, "deduplication_scope", "queue") == "messageGroup" else None
+    key = (group, message.deduplication_id)
+    now = int(message.sent_timestamp or time.time() * 1000)
+    with _sqs_dedup_lock:
+        seen = self.__dict__.setdefault("_switchyard_dedup", {})
+        if len(seen) > 1000:
+            for k in [k for k, v in seen.items() if now - v[0] >= _SQS_DEDUP_MS]:
+                del seen[k]
+        hit = seen.get(key)
+        if hit is not None and now - hit[0] < _SQS_DEDUP_MS:
+            message.id, message.sequence_number = hit[1], hit[2]
+            return None
+        seen[key] = (now, message.id, message.sequence_number)
+    return original(self, message)
+
+
+# ======================================================================================
+# DynamoDB
+# ======================================================================================
+
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html
+# "The maximum item size in DynamoDB is 400 KB, which includes both attribute name
+# binary length (UTF-8 length) and attribute value lengths (again binary length)", and
+# "DynamoDB denotes 1 KB = 1024 bytes".
+_DDB_MAX_ITEM_BYTES = 400 * 1024
+
+
+def _ddb_number_size(text):
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+    # "Numbers are variable length, with up to 38 significant digits. Leading and
+    # trailing zeroes are trimmed. The size of a number is approximately (1 byte per two
+    # significant digits) + (1 byte)."
+    try:
+        digits = Decimal(str(text)).normalize().as_tuple().digits
+    except (InvalidOperation, ValueError):
+        return len(str(text))
+    significant = len(digits) if any(digits) else 1
+    return (significant + 1) // 2 + 1
+
+
+def _ddb_binary_size(value):
+    # "A binary value must be encoded in base64 format before it can be sent to
+    # DynamoDB, but the value's raw byte length is used for calculating size."
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    try:
+        return len(base64.b64decode(value))
+    except Exception:
+        return len(str(value).encode("utf-8"))
+
+
+def _ddb_value_size(value):
+    """Size of one AttributeValue ({"S": ...} JSON or moto DynamoType), name excluded.
+    Rules: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html"""
+    if isinstance(value, DynamoType):
+        kind, inner = value.type, value.value
+    else:
+        (kind, inner), = value.items()
+    if kind == "S":
+        return len(inner.encode("utf-8"))
+    if kind == "N":
+        return _ddb_number_size(inner)
+    if kind == "B":
+        return _ddb_binary_size(inner)
+    if kind in ("BOOL", "NULL"):
+        # "The size of a null attribute or a Boolean attribute is ... + (1 byte)."
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode("utf-8")) for v in inner)
+    if kind == "NS":
+        return sum(_ddb_number_size(v) for v in inner)
+    if kind == "BS":
+        return sum(_ddb_binary_size(v) for v in inner)
+    # "An attribute of type List or Map requires 3 bytes of overhead, regardless of its
+    # contents ... Each List or Map element also requires 1 byte of overhead."
+    if kind == "L":
+        return 3 + sum(1 + _ddb_value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + _ddb_value_size(v) for k, v in inner.items())
+    return len(json.dumps(inner))
+
+
+def _ddb_item_size(attrs):
+    # "The total size of an item is the sum of the lengths of its attribute names and
+    # values, plus any applicable overhead."
+    return sum(len(name.encode("utf-8")) + _ddb_value_size(value) for name, value in attrs.items())
+
+
+def _ddb_check_item_size(attrs):
+    if attrs and _ddb_item_size(attrs) > _DDB_MAX_ITEM_BYTES:
+        raise ItemSizeTooLarge()  # ValidationException "Item size has exceeded the maximum allowed size"
+
+
+# moto's own cap (LimitedSizeDict, 405,000 by moto's own size estimate, re-summed on
+# every attribute set) disagrees with AWS's formula both ways; the checks here replace it.
+LimitedSizeDict.__setitem__ = dict.__setitem__
+
+
+@_wraps(DynamoHandler, "put_item")
+def _put_item(original, self):
+    _ddb_check_item_size(self.body.get("Item"))
+    return original(self)
+
+
+@_wraps(DynamoHandler, "batch_write_item")
+def _batch_write_item(original, self):
+    # Validate every PutRequest before writing any (moto writes them one by one).
+    for requests in (self.body.get("RequestItems") or {}).values():
+        for request in requests:
+            _ddb_check_item_size((request.get("PutRequest") or {}).get("Item"))
+    return original(self)
+
+
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+# ClientRequestToken: "A client request token is valid for 10 minutes after the first
+# request that uses it is completed ... If you submit a request with the same client
+# token but a change in other parameters within the 10-minute idempotency window,
+# DynamoDB returns an IdempotentParameterMismatch exception." Length 1..36.
+# TransactItems: "An ordered array of up to 100 TransactWriteItem objects".
+_DDB_TOKEN_TTL = 10 * 60
+_DDB_TOKEN_MAX_LEN = 36
+_DDB_MAX_TRANSACT_ITEMS = 100
+_ddb_tokens = {}  # (account, region, token) -> (fingerprint, expiry, result); under _dynamodb
+
+
+class _IdempotentParameterMismatch(JsonRESTError):
+    def __init__(self):
+        message = (
+            "DynamoDB rejected the request because you retried a request with a different "
+            "payload but with an idempotent token that was already used."
+        )
+        error_type = "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+        super().__init__(error_type, message)
+        self.description = json.dumps({"__type": error_type, "message": message, "Message": message})
+
+
+@_wraps(DynamoHandler, "transact_write_items")
+def _transact_write_items(original, self):
+    items = self.body.get("TransactItems") or []
+    if len(items) > _DDB_MAX_TRANSACT_ITEMS:
+        raise MockValidationException(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {_DDB_MAX_TRANSACT_ITEMS}"
+        )
+    token = self.body.get("ClientRequestToken")
+    if token is not None and not 1 <= len(token) <= _DDB_TOKEN_MAX_LEN:
+        raise MockValidationException(
+            f"1 validation error detected: Value '{token}' at 'clientRequestToken' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {_DDB_TOKEN_MAX_LEN}"
+        )
+    # A Put's item is known up front: AWS rejects the request (ValidationException).
+    # An Update that grows an item past the limit cancels the transaction instead
+    # (reason ValidationError), see _ddb_transact_write_items.
+    for entry in items:
+        _ddb_check_item_size((entry.get("Put") or {}).get("Item"))
+
+    if token is None:
+        return original(self)
+    now = time.monotonic()
+    for k in [k for k, v in _ddb_tokens.items() if v[1] < now]:
+        del _ddb_tokens[k]
+    key = (self.current_account, self.region, token)
+    fingerprint = json.dumps({k: v for k, v in self.body.items() if k != "ClientRequestToken"}, sort_keys=True, default=str)
+    hit = _ddb_tokens.get(key)
+    if hit is not None:
+        if hit[0] != fingerprint:
+            raise _IdempotentParameterMismatch()
+        return hit[2]  # same request: success, nothing applied again
+    result = original(self)  # only a successful transaction consumes the token
+    _ddb_tokens[key] = (fingerprint, now + _DDB_TOKEN_TTL, result)
+    return result
+
+
+class _PreImage:
+    """The state of one item slot (table, hash, range) before a write, restorable exactly.
+
+    moto 5.2.5 keeps no materialised secondary indexes: GSI/LSI queries and scans are
+    computed from table.items on every call. So putting the very pre-image Item object
+    back into table.items (or removing the slot) leaves every index exactly as it was;
+    Table.put_item would instead re-validate, re-serialise, and append stream records."""
+
+    __slots__ = ("table", "hash_key", "range_key", "item", "bucket_existed")
+
+    def __init__(self, table, hash_key, range_key):
+        self.table, self.hash_key, self.range_key = table, hash_key, range_key
+        if table.range_key_attr is not None:
+            bucket = table.items.get(hash_key)  # .get: never create a defaultdict bucket
+            self.bucket_existed = bucket is not None
+            current = bucket.get(range_key) if bucket is not None else None
+        else:
+            self.bucket_existed = False
+            current = table.items.get(hash_key)
+        self.item = copy.deepcopy(current) if current is not None else None  # O(item)
+
+    def restore(self):
+        items = self.table.items
+        if self.table.range_key_attr is not None:
+            if self.item is not None:
+                items[self.hash_key][self.range_key] = self.item
+            else:
+                bucket = items.get(self.hash_key)
+                if bucket is not None:
+                    bucket.pop(self.range_key, None)
+                    if not bucket and not self.bucket_existed:
+                        del items[self.hash_key]
+        elif self.item is not None:
+            items[self.hash_key] = self.item
+        else:
+            items.pop(self.hash_key, None)
+
+
+def _stream_length(table):
+    shard = table.stream_shard
+    return len(shard.items) if shard is not None else None
+
+
+def _truncate_stream(table, length):
+    shard = table.stream_shard
+    if shard is not None and length is not None and len(shard.items) > length:
+        del shard.items[length:]
+
+
+def _item_key_values(backend, table, key):
+    try:
+        return backend.get_keys_value(table, key)
+    except Exception:
+        return None
+
+
+@_wraps(DynamoDBBackend, "update_item")
+def _update_item(original, self, table_name, key, *args, **kwargs):
+    """UpdateItem is atomic in AWS, and the resulting item must fit the size limit.
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html
+    (moto mutates the stored item in place, so keep an O(item) pre-image.)"""
+    table = self.get_table(table_name)
+    keys = _item_key_values(self, table, key)
+    if keys is None:
+        return original(self, table_name, key, *args, **kwargs)
+    before = _PreImage(table, *keys)
+    stream = _stream_length(table)
+    try:
+        item = original(self, table_name, key, *args, **kwargs)
+        if item is not None and _ddb_item_size(item.attrs) > _DDB_MAX_ITEM_BYTES:
+            raise ItemSizeToUpdateTooLarge()  # "Item size to update has exceeded the maximum allowed size"
+        return item
+    except BaseException:
+        before.restore()
+        _truncate_stream(table, stream)
+        raise
+
+
+def _ddb_transact_write_items(self, transact_items):
+    """moto's transact_write_items with the same checks, order and CancellationReasons,
+    but O(items touched): instead of deep-copying each table (once per action!), keep a
+    pre-image of each item slot just before the action writes it, and on any failure
+    put back exactly those slots (removing items the transaction created)."""
+    if len(transact_items) > _DDB_MAX_TRANSACT_ITEMS:
+        raise TooManyTransactionsException()
+
+    pre_images = []
+    streams = {}  # id(table) -> (table, stream length before the transaction)
+    target_items = set()
+
+    def check_unicity(table_name, key):
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    errors = []  # [(Code, Message, Item)], one per action, (None, None, None) if it passed
+    try:
+        for item in transact_items:
+            original_item = None
+            if len(list(item.keys())) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+
+                table_name = op["TableName"]
+                condition_expression = op.get("ConditionExpression")
+                expression_attribute_names = op.get("ExpressionAttributeNames")
+                expression_attribute_values = op.get("ExpressionAttributeValues")
+                return_values_on_condition_check_failure = op.get("ReturnValuesOnConditionCheckFailure")
+
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    table = self.get_table(table_name)
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+
+                check_unicity(table_name, key)
+
+                table = self.get_table(table_name)
+                hash_key, range_key = self.get_keys_value(table, key)
+                if id(table) not in streams:
+                    streams[id(table)] = (table, _stream_length(table))
+                if op_type != "ConditionCheck":
+                    pre_images.append(_PreImage(table, hash_key, range_key))
+
+                current = table.get_item(hash_key, range_key)
+                if condition_expression is not None:
+                    condition_op = get_filter_expression(
+                        condition_expression,
+                        expression_attribute_names,
+                        expression_attribute_values,
+                    )
+                    if not condition_op.expr(current):
+                        if return_values_on_condition_check_failure == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+
+                if op_type == "Put":
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name,
+                        key,
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=expression_attribute_names,
+                        expression_attribute_values=expression_attribute_values,
+                    )
+                errors.append((None, None, None))
+            except ItemSizeToUpdateTooLarge as e:
+                # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+                # "An item size becomes too large (bigger than 400 KB) ... because of
+                # changes made by the transaction" cancels it; reason Code ValidationError.
+                errors.append(("ValidationError", e.message, None))
+            except (MultipleTransactionsException, MockValidationException):
+                raise  # whole request rejected: roll back below and re-raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:  # noqa: BLE001 - same as moto: report, cancel below
+                errors.append((type(e).__name__, str(e), original_item))
+
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+    except BaseException:
+        for pre_image in reversed(pre_images):
+            pre_image.restore()
+        for table, length in streams.values():
+            _truncate_stream(table, length)
+        raise
+
+
+DynamoDBBackend.transact_write_items = _ddb_transact_write_items
 
 
 def main():

@@ -23,7 +23,12 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
     event.records[1].body = Some(body);
     let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
     mailer.ensure_identity("in.example.com").await?;
-    let state = intake_email::State { orchestrator: orchestrator.clone(), s3: env.clients.s3.clone(), mailer };
+    let state = intake_email::State {
+        orchestrator: orchestrator.clone(),
+        s3: env.clients.s3.clone(),
+        mailer,
+        inbound_domain: "in.example.com".into(),
+    };
 
     // WHEN the handler gets the batch
     let response = intake_email::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
@@ -54,7 +59,12 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
     orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
     let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
     mailer.ensure_identity("in.example.com").await?;
-    let state = intake_email::State { orchestrator, s3: env.clients.s3.clone(), mailer };
+    let state = intake_email::State {
+        orchestrator,
+        s3: env.clients.s3.clone(),
+        mailer,
+        inbound_domain: "in.example.com".into(),
+    };
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);
     let record = |from: &str, spf: &str, dkim: &str| {

@@ -83,9 +83,15 @@ pub enum AwsError {
 }
 
 impl AwsError {
+    /// Whether an SQS call failed because the queue does not exist (deleted, or never was).
+    pub fn is_queue_missing(&self) -> bool {
+        matches!(self, Self::Service { service: "sqs", code, .. }
+            if code == "AWS.SimpleQueueService.NonExistentQueue" || code == "QueueDoesNotExist")
+    }
+
     /// Whether a retry of the same call may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::PartialBatch { .. })
+        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::PartialBatch { .. }) && !self.is_queue_missing()
     }
 }
 

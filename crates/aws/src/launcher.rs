@@ -143,6 +143,9 @@ impl Launcher for EcsLauncher {
             .task_definition(&st.task_definition)
             .launch_type(LaunchType::Fargate)
             .count(1)
+            // A retry of this call (by the SDK or by us) with the same launch token starts
+            // no second task: `clientToken` makes RunTask idempotent (≤ 64 chars; a ULID is 26).
+            .client_token(&spec.launch_token)
             .started_by(spec.container_id.chars().take(36).collect::<String>())
             .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
             .overrides(

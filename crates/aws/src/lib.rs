@@ -1,6 +1,7 @@
 //! `switchyard-aws`: the adapters between Switchyard and AWS.
 //!
 //! Layout:
+//! - [`batch`]: the SQS batch loop with partial failures (FIFO-aware), for every consumer.
 //! - [`clients`]: one set of SDK clients from one `SdkConfig`, with an optional call counter.
 //! - [`error`]: SDK errors classified into [`AwsError`] variants (never by message text).
 //! - [`store`]: the single DynamoDB table of DESIGN §3 and typed access to each item kind.
@@ -10,6 +11,7 @@
 //! - [`subscriptions`]: the responder's event source mappings on queue sets (AWS).
 //! - [`metrics`]: CloudWatch EMF metric lines.
 
+pub mod batch;
 pub mod clients;
 pub mod error;
 pub mod launcher;

@@ -17,6 +17,14 @@ impl Mailer {
         Self { client }
     }
 
+    /// The `Message-ID` SES gives a message it sent (it replaces ours): `{id}@{region}.amazonses.com`
+    /// (<https://docs.aws.amazon.com/ses/latest/dg/send-email-raw.html>), without angle brackets,
+    /// as every Message-ID is stored.
+    pub fn ses_message_id(&self, ses_id: &str) -> String {
+        let region = self.client.config().region().map_or("us-east-1", |r| r.as_ref());
+        format!("{ses_id}@{region}.amazonses.com")
+    }
+
     /// Sends one raw message; returns the SES message id.
     pub async fn send_raw(&self, from: &str, to: &str, raw: Vec<u8>) -> Result<String, AwsError> {
         let raw = RawMessage::builder()
@@ -49,4 +57,21 @@ impl Mailer {
             }
         }
     }
+}
+
+/// SES v2 `SendEmail` errors that no retry can fix: the message, a sender identity or the
+/// account is refused (sandbox recipients, unverified identity, suspended or paused sending).
+/// <https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors>
+const PERMANENT_SEND_ERRORS: &[&str] = &[
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "AccountSuspendedException",
+    "SendingPausedException",
+    "BadRequestException",
+    "NotFoundException",
+];
+
+/// Whether a send failed for good (record it and move on) rather than for now (retry).
+pub fn is_permanent_send_error(e: &AwsError) -> bool {
+    matches!(e, AwsError::Service { service: "sesv2", code, .. } if PERMANENT_SEND_ERRORS.contains(&code.as_str()))
 }

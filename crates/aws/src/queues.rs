@@ -14,8 +14,20 @@ use crate::store::QueueUrls;
 
 /// Visibility timeout of `in`: long enough for a worker to extend it while a job runs.
 pub const IN_VISIBILITY_S: i32 = 60;
-/// Receives before a message moves to the DLQ.
-pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// The responder Lambda's timeout (`infra/template.yaml`, `ResponderFunction.Timeout`).
+pub const RESPONDER_TIMEOUT_S: i32 = 60;
+/// Visibility timeout of `out` and the DLQ, which the responder consumes through event
+/// source mappings: Lambda refuses a mapping from a queue whose visibility timeout is below
+/// the function timeout, and AWS recommends 6× it
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html>).
+pub const RESPONDER_VISIBILITY_S: i32 = 6 * RESPONDER_TIMEOUT_S;
+/// Receives of an `in` message before SQS moves it to the DLQ. Not the retry budget of a
+/// command (that is `attempts` on the command item, which a graceful stop does not use up):
+/// a backstop for messages no worker can even parse.
+pub const MAX_RECEIVE_COUNT: u32 = 10;
+/// Receives of a response on `out` before it moves to the DLQ (the responder retries a
+/// transient SES or DynamoDB failure this often, then reports the reply as failed).
+pub const OUT_MAX_RECEIVE_COUNT: u32 = 5;
 
 /// One message to send.
 #[derive(Debug, Clone)]
@@ -82,21 +94,40 @@ impl Queues {
             m
         };
         let dlq_name = queue_name(&self.prefix, QueueKind::Dlq, container, generation);
-        let dlq_url =
-            self.create(&dlq_name, fifo(&[(QueueAttributeName::MessageRetentionPeriod, "1209600".into())])).await?;
+        let dlq_url = self
+            .create(
+                &dlq_name,
+                fifo(&[
+                    (QueueAttributeName::MessageRetentionPeriod, "1209600".into()),
+                    (QueueAttributeName::VisibilityTimeout, RESPONDER_VISIBILITY_S.to_string()),
+                ]),
+            )
+            .await?;
         let arn = self.arn(&dlq_url).await?;
-        let redrive =
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT }).to_string();
+        let redrive = |max: u32| {
+            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string()
+        };
         let in_url = self
             .create(
                 &queue_name(&self.prefix, QueueKind::In, container, generation),
                 fifo(&[
-                    (QueueAttributeName::RedrivePolicy, redrive),
+                    (QueueAttributeName::RedrivePolicy, redrive(MAX_RECEIVE_COUNT)),
                     (QueueAttributeName::VisibilityTimeout, IN_VISIBILITY_S.to_string()),
                 ]),
             )
             .await?;
-        let out_url = self.create(&queue_name(&self.prefix, QueueKind::Out, container, generation), fifo(&[])).await?;
+        // `out` shares the set's DLQ: a response the responder keeps failing on (a
+        // permanent downstream error it did not recognise) must not block its session's
+        // FIFO group for the retention period.
+        let out_url = self
+            .create(
+                &queue_name(&self.prefix, QueueKind::Out, container, generation),
+                fifo(&[
+                    (QueueAttributeName::RedrivePolicy, redrive(OUT_MAX_RECEIVE_COUNT)),
+                    (QueueAttributeName::VisibilityTimeout, RESPONDER_VISIBILITY_S.to_string()),
+                ]),
+            )
+            .await?;
         Ok(QueueUrls { in_url, out_url, dlq_url })
     }
 

@@ -147,6 +147,7 @@ impl Runtime {
             orchestrator: orchestrator.clone(),
             s3: clients.s3.clone(),
             mailer: mailer.clone(),
+            inbound_domain: s.domain.clone(),
         });
         tasks.spawn(poll(queues.clone(), inbound_url.clone(), move |event| {
             let intake = intake.clone();
@@ -238,27 +239,16 @@ impl Runtime {
 }
 
 async fn respond_batch(state: &responder::State, event: SqsEvent, outbox: &std::path::Path) -> Vec<String> {
-    let mut failed = Vec::new();
-    for record in &event.records {
-        match responder::handle_record(state, record).await {
-            Ok(r) => {
-                if let Some(mail) = r.email {
-                    let name = outbox.join(format!("{}.eml", mail.message_id.replace(['/', '@'], "_")));
-                    if let Err(e) = std::fs::write(&name, &mail.raw) {
-                        warn!(error = %e, "outbox copy not written");
-                    }
-                }
-            }
-            Err(switchyard_orchestrator::RouteError::DeadLetter(e)) => {
-                warn!(error = %e, "unattributable dead letter dropped")
-            }
-            Err(e) => {
-                warn!(error = %e, "response not handled; will retry");
-                failed.push(record.message_id.clone().unwrap_or_default());
+    let keep_copy = |r: &switchyard_orchestrator::respond::Responded| {
+        if let Some(mail) = &r.email {
+            let name = outbox.join(format!("{}.eml", mail.message_id.replace(['/', '@'], "_")));
+            if let Err(e) = std::fs::write(&name, &mail.raw) {
+                warn!(error = %e, "outbox copy not written");
             }
         }
-    }
-    failed
+    };
+    let out = responder::handle_batch(state, &event.records, keep_copy).await;
+    out.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }
 
 /// Serves the API handler over HTTP/1.1 (requests converted to `lambda_http` requests).

@@ -21,6 +21,9 @@ pub enum ContainerStatus {
     Stopped,
     /// Health or launch failed.
     Failed,
+    /// Stopped, and its queue set is being deleted by the reaper: no launch may be claimed
+    /// and no router may send until it is `stopped` again (on the next generation).
+    Retiring,
 }
 
 impl ContainerStatus {
@@ -33,11 +36,13 @@ impl ContainerStatus {
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
             Self::Failed => "failed",
+            Self::Retiring => "retiring",
         }
     }
 
     /// Every status, for queries over the status index.
-    pub const ALL: [Self; 6] = [Self::Starting, Self::Running, Self::Idle, Self::Stopping, Self::Stopped, Self::Failed];
+    pub const ALL: [Self; 7] =
+        [Self::Starting, Self::Running, Self::Idle, Self::Stopping, Self::Stopped, Self::Failed, Self::Retiring];
 }
 
 /// Something that happens to a container.
@@ -57,6 +62,10 @@ pub enum ContainerEvent {
     TaskStopped,
     /// Health check or launch failed.
     Failed,
+    /// The reaper begins retiring a stopped container's queue set.
+    RetireStarted,
+    /// Retirement is over (queue set deleted) or abandoned (work arrived).
+    RetireEnded,
 }
 
 /// An event that does not apply in a state.
@@ -74,21 +83,56 @@ pub fn needs_launch(status: Option<ContainerStatus>) -> bool {
     matches!(status, None | Some(ContainerStatus::Stopped | ContainerStatus::Failed))
 }
 
+/// Whether a router may send work to the container's recorded queue set now. A retiring
+/// set is about to be deleted: the router waits for the next generation instead.
+pub fn accepts_work(status: Option<ContainerStatus>) -> bool {
+    status != Some(ContainerStatus::Retiring)
+}
+
 /// The next state, or why the event does not apply.
 pub fn transition(from: Option<ContainerStatus>, event: ContainerEvent) -> Result<ContainerStatus, InvalidTransition> {
     use ContainerEvent as E;
     use ContainerStatus as S;
     let next = match (from, event) {
+        (Some(S::Retiring), E::Failed) => return Err(InvalidTransition { from, event }),
         (_, E::Failed) => S::Failed,
+        (Some(S::Stopped), E::RetireStarted) => S::Retiring,
+        (Some(S::Retiring), E::RetireEnded) => S::Stopped,
         (s, E::LaunchClaimed) if needs_launch(s) => S::Starting,
         (Some(S::Starting | S::Running | S::Idle | S::Stopped), E::Registered) => S::Running,
         (Some(S::Running), E::WentIdle) => S::Idle,
         (Some(S::Idle | S::Running), E::Activity) => S::Running,
         (Some(S::Starting | S::Running | S::Idle | S::Stopping), E::StopRequested) => S::Stopping,
+        (Some(S::Retiring), E::TaskStopped) => S::Retiring,
         (Some(_), E::TaskStopped) => S::Stopped,
         _ => return Err(InvalidTransition { from, event }),
     };
     Ok(next)
+}
+
+/// Consecutive failed launches (RunTask refused, task stopped before it registered, stuck
+/// starting) after which a container gives up: it stays `failed`, its waiting work is
+/// answered as failed, and an alarm fires.
+pub const MAX_LAUNCH_FAILURES: u32 = 5;
+
+/// What to do after a container's `n`-th consecutive failed launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchRetry {
+    /// Launch again, not before this many ms have passed.
+    After(u64),
+    /// Stop trying: answer the waiting work as failed; a new message may try again after
+    /// this cool-down (ms), with a fresh budget.
+    GiveUp(u64),
+}
+
+/// Exponential back-off between failed launches (15 s, 30 s, 60 s, 120 s), then give up
+/// for an hour.
+pub fn launch_retry(consecutive_failures: u32) -> LaunchRetry {
+    if consecutive_failures >= MAX_LAUNCH_FAILURES {
+        LaunchRetry::GiveUp(3_600_000)
+    } else {
+        LaunchRetry::After(15_000 << consecutive_failures.saturating_sub(1).min(10))
+    }
 }
 
 /// Health derived from heartbeat age.
@@ -139,9 +183,41 @@ mod tests {
             (Some(S::Stopped), E::WentIdle, None),
             (Some(S::Running), E::Failed, Some(S::Failed)),
             (None, E::Failed, Some(S::Failed)),
+            (Some(S::Stopped), E::RetireStarted, Some(S::Retiring)),
+            (Some(S::Running), E::RetireStarted, None),
+            (Some(S::Failed), E::RetireStarted, None),
+            (Some(S::Retiring), E::RetireEnded, Some(S::Stopped)),
+            (Some(S::Stopped), E::RetireEnded, None),
+            (Some(S::Retiring), E::LaunchClaimed, None),
+            (Some(S::Retiring), E::Registered, None),
+            (Some(S::Retiring), E::Failed, None),
+            (Some(S::Retiring), E::TaskStopped, Some(S::Retiring)),
         ];
         for (from, ev, want) in table {
             assert_eq!(transition(*from, *ev).ok(), *want, "{from:?} + {ev:?}");
+        }
+    }
+
+    #[test]
+    fn failed_launches_back_off_then_give_up() {
+        let table = [
+            (1, LaunchRetry::After(15_000)),
+            (2, LaunchRetry::After(30_000)),
+            (3, LaunchRetry::After(60_000)),
+            (4, LaunchRetry::After(120_000)),
+            (5, LaunchRetry::GiveUp(3_600_000)),
+            (9, LaunchRetry::GiveUp(3_600_000)),
+        ];
+        for (n, want) in table {
+            assert_eq!(launch_retry(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn only_a_retiring_queue_set_refuses_work() {
+        assert!(accepts_work(None));
+        for s in S::ALL {
+            assert_eq!(accepts_work(Some(s)), s != S::Retiring, "{s:?}");
         }
     }
 

@@ -238,7 +238,8 @@ pub enum QueueKind {
     In,
     /// Responses from the worker.
     Out,
-    /// Dead letters of `in` (max receive count 3).
+    /// Dead letters of `in` (work no worker could process) and of `out` (replies that
+    /// kept failing).
     Dlq,
 }
 
@@ -253,6 +254,23 @@ impl QueueKind {
     }
 }
 
+/// The kind of a per-container queue named `name` under `prefix`, by the name's structure
+/// (`{prefix}-{kind}-…-g{n}.fifo`), never by a substring: a project may be called `dlq-tools`.
+pub fn queue_kind_of(prefix: &str, name: &str) -> Option<QueueKind> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (kind, rest) = rest.split_once('-')?;
+    let generation = rest.strip_suffix(".fifo")?.rsplit_once("-g")?.1;
+    if generation.is_empty() || !generation.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    [QueueKind::In, QueueKind::Out, QueueKind::Dlq].into_iter().find(|k| k.as_str() == kind)
+}
+
+/// Whether `name` is a per-container queue of `kind` under `prefix`.
+pub fn is_queue_of_kind(prefix: &str, kind: QueueKind, name: &str) -> bool {
+    queue_kind_of(prefix, name) == Some(kind)
+}
+
 /// `{prefix}-{kind}-{ContainerId}-g{generation}.fifo`, always ≤ 80 chars.
 pub fn queue_name(prefix: &str, kind: QueueKind, container: &ContainerId, generation: u32) -> String {
     format!("{prefix}-{}-{container}-g{generation}.fifo", kind.as_str())
@@ -262,6 +280,20 @@ pub fn queue_name(prefix: &str, kind: QueueKind, container: &ContainerId, genera
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn queue_kinds_are_read_from_the_name_structure() {
+        let id = ContainerId::new("acme", "dlq-tools", "ann@example.com");
+        for kind in [QueueKind::In, QueueKind::Out, QueueKind::Dlq] {
+            let name = queue_name("sy", kind, &id, 3);
+            assert_eq!(queue_kind_of("sy", &name), Some(kind), "{name}");
+        }
+        assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy", QueueKind::Out, &id, 1)));
+        assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy2", QueueKind::Dlq, &id, 1)));
+        for other in ["sy-inbound", "sy-dlq-x", "sy-dlq-x-g.fifo", "other-dlq-x-g1.fifo", ""] {
+            assert_eq!(queue_kind_of("sy", other), None, "{other}");
+        }
+    }
 
     #[test]
     fn slugs() {

@@ -63,10 +63,42 @@ pub struct EmailInbound {
     pub inbound: Inbound,
 }
 
-/// Raw MIME + SES verdicts → `Inbound`.
+/// What SES knows of a received message besides its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// The envelope recipients of this receipt (SES `receipt.recipients`): the addresses the
+    /// mail was delivered to, BCC included — never a colleague listed in `To`/`Cc`.
+    pub recipients: &'a [String],
+    /// Our inbound domain: only recipients on it name a project.
+    pub domain: &'a str,
+    /// SPF verdict.
+    pub spf: Verdict,
+    /// DKIM verdict.
+    pub dkim: Verdict,
+}
+
+/// Raw MIME + the SES envelope → `Inbound`. The project comes from the first envelope
+/// recipient on our inbound domain that names one.
+pub fn inbound_from_ses(raw: &[u8], envelope: &Envelope<'_>) -> Result<EmailInbound, EmailError> {
+    let parsed = parse_email(raw)?;
+    let address = envelope
+        .recipients
+        .iter()
+        .filter_map(|a| ProjectAddress::parse(a))
+        .find(|a| a.domain.eq_ignore_ascii_case(envelope.domain))
+        .ok_or(EmailError::NoProjectRecipient)?;
+    Ok(build(parsed, address, envelope.spf, envelope.dkim))
+}
+
+/// Raw MIME + SES verdicts → `Inbound`, the project taken from the `To`/`Cc` headers (for
+/// tools and tests that have no envelope; the intake uses [`inbound_from_ses`]).
 pub fn inbound_from_email(raw: &[u8], spf: Verdict, dkim: Verdict) -> Result<EmailInbound, EmailError> {
     let parsed = parse_email(raw)?;
     let address = parsed.project_address()?;
+    Ok(build(parsed, address, spf, dkim))
+}
+
+fn build(parsed: ParsedEmail, address: ProjectAddress, spf: Verdict, dkim: Verdict) -> EmailInbound {
     let mut references = parsed.references.clone();
     for id in &parsed.in_reply_to {
         if !references.contains(id) {
@@ -91,5 +123,36 @@ pub fn inbound_from_email(raw: &[u8], spf: Verdict, dkim: Verdict) -> Result<Ema
         dkim,
         address: Some(address),
     };
-    Ok(EmailInbound { parsed, inbound })
+    EmailInbound { parsed, inbound }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAW: &[u8] = b"From: Ann <ann@corp.example>\r\nTo: John Smith <john.smith@corp.com>, acme.site@in.example.com\r\n\
+Subject: s\r\nMessage-ID: <m1@corp.example>\r\n\r\nPlease fix the header.\r\n";
+
+    fn envelope(recipients: &[String]) -> Envelope<'_> {
+        Envelope { recipients, domain: "in.example.com", spf: Verdict::Pass, dkim: Verdict::Pass }
+    }
+
+    #[test]
+    fn the_project_comes_from_the_envelope_recipient_on_our_domain() {
+        // A colleague listed first in To (`john.smith@corp.com` has the `x.y@` shape) is not
+        // a project; the envelope recipient on our domain is.
+        let recipients = vec!["acme.site@in.example.com".to_string()];
+        let e = inbound_from_ses(RAW, &envelope(&recipients)).unwrap();
+        assert_eq!((e.inbound.client.as_str(), e.inbound.project.as_str()), ("acme", "site"));
+    }
+
+    #[test]
+    fn bcc_delivery_routes_and_other_domains_do_not() {
+        let raw = b"From: ann@corp.example\r\nTo: team@corp.example\r\nSubject: s\r\n\r\nhi\r\n";
+        let bcc = vec!["john.smith@corp.com".to_string(), "Acme.Site@IN.example.com".to_string()];
+        let e = inbound_from_ses(raw, &envelope(&bcc)).unwrap();
+        assert_eq!(e.inbound.project, "site");
+        let elsewhere = vec!["john.smith@corp.com".to_string()];
+        assert_eq!(inbound_from_ses(raw, &envelope(&elsewhere)).unwrap_err(), EmailError::NoProjectRecipient);
+    }
 }

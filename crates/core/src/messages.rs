@@ -32,6 +32,64 @@ pub struct ReplyContext {
     pub reply_address: Option<String>,
 }
 
+/// Limits that keep every work message under SQS's 256 KiB (with its interrupt, in one
+/// `SendMessageBatch`) and every command item under DynamoDB's 400 KB. JSON may double
+/// a quote-heavy text, and control characters are removed before it is bounded, so the
+/// instruction is held to well under half of SQS's limit.
+pub mod limits {
+    /// Largest instruction accepted, in bytes (larger ones are refused, never cut).
+    pub const MAX_INSTRUCTION_BYTES: usize = 100 * 1024;
+    /// Subject characters kept.
+    pub const MAX_SUBJECT_CHARS: usize = 300;
+    /// References kept (the newest).
+    pub const MAX_REFERENCES: usize = 10;
+    /// Characters kept of one Message-ID.
+    pub const MAX_MESSAGE_ID_CHARS: usize = 250;
+    /// Files listed in a response (a count of the rest follows).
+    pub const MAX_FILES_REPORTED: usize = 200;
+    /// Characters kept of a summary or an error message.
+    pub const MAX_TEXT_CHARS: usize = 4000;
+}
+
+fn clip(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// An instruction with control characters (other than newline and tab) removed: they
+/// carry no meaning for a job and would multiply in JSON.
+pub fn clean_instruction(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
+}
+
+impl ReplyContext {
+    /// The context cut to [`limits`]: subject, the newest references, each id bounded.
+    pub fn bounded(mut self) -> Self {
+        self.subject = clip(&self.subject, limits::MAX_SUBJECT_CHARS);
+        let skip = self.references.len().saturating_sub(limits::MAX_REFERENCES);
+        self.references =
+            self.references.iter().skip(skip).map(|r| clip(r, limits::MAX_MESSAGE_ID_CHARS)).collect();
+        self.message_id = self.message_id.map(|m| clip(&m, limits::MAX_MESSAGE_ID_CHARS));
+        self
+    }
+}
+
+/// A file list cut to [`limits::MAX_FILES_REPORTED`], the rest counted in a last entry.
+pub fn bounded_files(mut files: Vec<String>) -> Vec<String> {
+    if files.len() > limits::MAX_FILES_REPORTED {
+        let rest = files.len() - limits::MAX_FILES_REPORTED;
+        files.truncate(limits::MAX_FILES_REPORTED);
+        files.push(format!("… and {rest} more files"));
+    }
+    files
+}
+
+/// A text cut to [`limits::MAX_TEXT_CHARS`] (keeping its end: the end of a job's output
+/// says how it ended).
+pub fn bounded_text(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars().skip(n.saturating_sub(limits::MAX_TEXT_CHARS)).collect()
+}
+
 /// A unit of work for the worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Work {
@@ -207,6 +265,47 @@ pub fn decode<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, MessageError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_work_message_fits_one_sqs_batch_with_its_interrupt() {
+        // Worst case: every bounded field at its limit, made of characters JSON escapes.
+        let quote = |n: usize| "\"".repeat(n);
+        let reply = ReplyContext {
+            to: "a".repeat(254),
+            subject: quote(10_000),
+            message_id: Some(quote(10_000)),
+            references: vec![quote(10_000); 100],
+            reply_address: Some("a".repeat(254)),
+        }
+        .bounded();
+        let instruction = clean_instruction(&format!("{}{}", "\u{1}".repeat(1000), quote(limits::MAX_INSTRUCTION_BYTES)));
+        assert_eq!(instruction.len(), limits::MAX_INSTRUCTION_BYTES);
+        let work = Work {
+            session: "s".repeat(80),
+            command_id: "c".repeat(26),
+            seq: u64::MAX,
+            thread: "t".repeat(8),
+            branch: "b".repeat(20),
+            instruction,
+            repo_url: "r".repeat(2048),
+            sender: "a".repeat(254),
+            source: Source::Email,
+            reply,
+        };
+        let control = Control { session: "s".repeat(80), before_seq: u64::MAX, reason: "r".repeat(100), by_command: None };
+        let total = encode(&InMessage::Work(work)).len() + encode(&InMessage::Interrupt(control)).len();
+        assert!(total < 256 * 1024, "{total} bytes");
+    }
+
+    #[test]
+    fn file_lists_and_texts_are_bounded() {
+        let files: Vec<String> = (0..500).map(|i| format!("f{i}")).collect();
+        let b = bounded_files(files);
+        assert_eq!(b.len(), limits::MAX_FILES_REPORTED + 1);
+        assert_eq!(b.last().map(String::as_str), Some("… and 300 more files"));
+        let t = bounded_text(&format!("{}END", "x".repeat(10_000)));
+        assert!(t.ends_with("END") && t.chars().count() == limits::MAX_TEXT_CHARS);
+    }
 
     #[test]
     fn round_trip_and_version() {

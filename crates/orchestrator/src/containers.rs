@@ -1,8 +1,12 @@
 //! Ensure a queue set and a running (or starting) container: exactly one launch.
 
 use switchyard_aws::launcher::LaunchSpec;
+use switchyard_aws::queues::OutgoingMessage;
 use switchyard_aws::store::{ClaimOutcome, ContainerItem, QueueUrls};
-use switchyard_core::container::{needs_launch, ContainerStatus};
+use switchyard_core::container::{
+    accepts_work, launch_retry, needs_launch, ContainerStatus, LaunchRetry, MAX_LAUNCH_FAILURES,
+};
+use switchyard_core::messages::{bounded_text, decode, encode, InMessage, Outcome, Response, Timings};
 use switchyard_core::ids::ContainerId;
 use tracing::{info, warn};
 
@@ -74,6 +78,9 @@ impl Orchestrator {
         }
         let token = ulid::Ulid::new().to_string();
         match self.store.claim_launch(key.id, key.client, key.project, key.user, &token).await? {
+            ClaimOutcome::Lost(item) if !accepts_work(status_of(item.as_ref())) => {
+                Err(RouteError::Retiring(key.id.to_string()))
+            }
             ClaimOutcome::Lost(_) => Ok(None),
             ClaimOutcome::Won(won) => Ok(Some(PendingLaunch {
                 spec: LaunchSpec {
@@ -92,8 +99,8 @@ impl Orchestrator {
         }
     }
 
-    /// Calls the launcher for a won claim and records the task; a failed launch marks the
-    /// container `failed` (so the next message or the reaper claims it again).
+    /// Calls the launcher for a won claim and records the task; a failed launch is recorded
+    /// with its back-off (see [`Orchestrator::launch_failed`]) and returned.
     pub async fn complete_launch(&self, pending: PendingLaunch) -> Result<String, RouteError> {
         let id = ContainerId::from_stored(pending.spec.container_id.clone());
         match self.launcher.launch(&pending.spec).await {
@@ -105,11 +112,78 @@ impl Orchestrator {
             }
             Err(e) => {
                 warn!(container = %id, error = %e, "launch failed");
-                let reason = e.to_string();
-                self.store
-                    .set_status(&id, Some(&pending.spec.launch_token), &[], ContainerStatus::Failed, Some(&reason))
-                    .await?;
+                self.launch_failed(&id, &pending.spec.launch_token, &e.to_string()).await?;
                 Err(e.into())
+            }
+        }
+    }
+
+    /// A launch failed (RunTask refused, the task died before it registered, it never left
+    /// `starting`): the container is `failed` with a back-off before the next claim; after
+    /// [`MAX_LAUNCH_FAILURES`] in a row it gives up — the work waiting on its `in` queue is
+    /// answered as failed through `out`, and `ContainersGaveUp` is counted (alarm).
+    pub async fn launch_failed(&self, id: &ContainerId, token: &str, reason: &str) -> Result<(), RouteError> {
+        let Some(item) = self.store.get_container(id).await? else { return Ok(()) };
+        if item.launch_token.as_deref() != Some(token) {
+            return Ok(());
+        }
+        let now = switchyard_aws::now_ms();
+        // After a give-up's cool-down, a new message gets a fresh budget.
+        let fresh = item.launch_failures >= MAX_LAUNCH_FAILURES && item.next_launch_ms.is_some_and(|t| t <= now);
+        let failures = if fresh { 1 } else { item.launch_failures + 1 };
+        let retry = launch_retry(failures);
+        let wait = match retry {
+            LaunchRetry::After(ms) | LaunchRetry::GiveUp(ms) => ms,
+        };
+        if !self.store.record_launch_failure(id, token, reason, failures, now + wait).await? {
+            return Ok(());
+        }
+        switchyard_aws::metrics::count("LaunchFailures");
+        if let LaunchRetry::GiveUp(_) = retry {
+            warn!(container = %id, failures, reason, "launches keep failing; giving up and answering waiting work");
+            switchyard_aws::metrics::count("ContainersGaveUp");
+            self.fail_waiting_work(&item, reason).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers every work message waiting on a given-up container's `in` queue as failed
+    /// (a response on `out`, which the responder delivers) and removes it from `in`.
+    pub async fn fail_waiting_work(&self, item: &ContainerItem, reason: &str) -> Result<usize, RouteError> {
+        let Some(urls) = urls_of(Some(item)) else { return Ok(0) };
+        let mut answered = 0;
+        loop {
+            let msgs = self.queues.receive(&urls.in_url, 10, 0, Some(60)).await?;
+            if msgs.is_empty() {
+                return Ok(answered);
+            }
+            for m in msgs {
+                if let Ok(InMessage::Work(w)) = decode::<InMessage>(&m.body) {
+                    let response = Response {
+                        session: w.session.clone(),
+                        command_id: w.command_id.clone(),
+                        seq: w.seq,
+                        outcome: Outcome::Failed,
+                        summary: "Switchyard could not start a container for this project after repeated attempts; \
+                                  nothing was changed. Send the instruction again later."
+                            .into(),
+                        files_changed: Vec::new(),
+                        commit: None,
+                        error_code: Some("launch_failed".into()),
+                        error_message: Some(bounded_text(reason)),
+                        timings: Timings::default(),
+                        reply: w.reply,
+                        superseded_by: None,
+                    };
+                    let out = OutgoingMessage {
+                        group: w.session,
+                        dedup: format!("{}-launch-failed", w.command_id),
+                        body: encode(&response),
+                    };
+                    self.queues.send_batch(&urls.out_url, &[out]).await?;
+                    answered += 1;
+                }
+                self.queues.delete(&urls.in_url, &m.receipt).await?;
             }
         }
     }

@@ -38,6 +38,14 @@ pub enum Rejection {
     /// The instruction is empty after quotes and signatures are removed.
     #[error("no instruction: the message has no new text")]
     EmptyInstruction,
+    /// The instruction is larger than a work message can carry.
+    #[error("instruction of {size} bytes is over the limit of {limit}")]
+    InstructionTooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Rejection {
@@ -56,6 +64,7 @@ impl Rejection {
             Self::SessionClosed => "session_closed",
             Self::ThreadMismatch => "thread_mismatch",
             Self::EmptyInstruction => "empty_instruction",
+            Self::InstructionTooLarge { .. } => "instruction_too_large",
         }
     }
 }
@@ -75,4 +84,20 @@ pub enum RouteError {
     /// Concurrent appends kept racing past the retry budget.
     #[error("session {0} is too contended; retry")]
     Contended(String),
+    /// The container's queue set is being retired: the work must be routed again once
+    /// the retirement is over (the next route uses the next generation).
+    #[error("container {0} is retiring its queue set; retry")]
+    Retiring(String),
+}
+
+impl RouteError {
+    /// Whether the same call may succeed later (consumers leave the message for redelivery
+    /// only then; anything else is a handled outcome).
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Rejected(_) | Self::DeadLetter(_) => false,
+            Self::Aws(e) => e.is_retryable(),
+            Self::Contended(_) | Self::Retiring(_) => true,
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchyard_aws::queues::Queues;
 use switchyard_aws::store::ContainerItem;
-use switchyard_core::container::{health, ContainerStatus, Health};
+use switchyard_core::container::{health, ContainerStatus, Health, MAX_LAUNCH_FAILURES};
 use switchyard_core::ids::ContainerId;
 use tracing::{info, instrument, warn};
 
@@ -59,6 +59,10 @@ pub struct ReapReport {
     pub retired: Vec<String>,
     /// Orphaned queue URLs deleted.
     pub orphans_deleted: Vec<String>,
+    /// Given-up containers whose newly waiting work was answered as failed.
+    pub answered_failed: Vec<String>,
+    /// Containers (or steps) that failed this pass; the others were still judged.
+    pub errors: Vec<String>,
 }
 
 impl Orchestrator {
@@ -92,11 +96,22 @@ impl Orchestrator {
     }
 
     /// A task stopped: mark its container stopped (only if it is still the container's
-    /// task) and relaunch at once if work waits.
+    /// task) and relaunch at once if work waits. A task that stops before its worker
+    /// registered is a failed launch (image pull, network, configuration): it backs off.
     #[instrument(skip(self))]
     pub async fn task_stopped(&self, container: &str, task_arn: &str, reason: &str) -> Result<Reconciled, RouteError> {
         let id = ContainerId::from_stored(container.to_string());
-        let marked_stopped = self.store.mark_stopped_if_task(&id, task_arn, reason).await?;
+        let before = self.store.get_container(&id).await?;
+        let never_registered = before.as_ref().is_some_and(|i| {
+            i.task_arn.as_deref() == Some(task_arn) && status_of(Some(i)) == Some(ContainerStatus::Starting)
+        });
+        let marked_stopped = match before.as_ref().and_then(|i| i.launch_token.as_deref()) {
+            Some(token) if never_registered => {
+                self.launch_failed(&id, token, &format!("task stopped before the worker started: {reason}")).await?;
+                true
+            }
+            _ => self.store.mark_stopped_if_task(&id, task_arn, reason).await?,
+        };
         let relaunched = match self.store.get_container(&id).await? {
             Some(item)
                 if matches!(status_of(Some(&item)), Some(ContainerStatus::Stopped | ContainerStatus::Failed)) =>
@@ -108,69 +123,130 @@ impl Orchestrator {
         Ok(Reconciled { marked_stopped, relaunched })
     }
 
-    /// One reaper pass.
+    /// One reaper pass. Each container is judged on its own: an error on one is logged and
+    /// reported, and the pass goes on with the next.
     #[instrument(skip(self, settings))]
     pub async fn reap(&self, settings: &ReaperSettings) -> Result<ReapReport, RouteError> {
         let mut report = ReapReport::default();
-        let now = switchyard_aws::now_ms();
         let all = self.store.all_containers().await?;
         for item in &all {
-            let id = ContainerId::from_stored(item.container_id.clone());
-            let status = status_of(Some(item));
-            let token = item.launch_token.clone();
-            match status {
-                Some(ContainerStatus::Running | ContainerStatus::Idle) => {
-                    let age = now.saturating_sub(item.heartbeat_ms.unwrap_or(0));
-                    match health(age, settings.heartbeat.as_millis() as u64) {
-                        Health::Healthy => {}
-                        Health::Degraded => {
-                            if item.health.as_deref() != Some("degraded") {
-                                self.store.set_health(&id, "degraded").await?;
-                                report.degraded.push(id.to_string());
-                            }
-                        }
-                        Health::Failed => {
-                            self.fail(&id, item, token.as_deref(), "heartbeat lost").await?;
-                            report.failed.push(id.to_string());
-                            if self.relaunch_after_fail(&id).await? {
-                                report.relaunched.push(id.to_string());
-                            }
-                        }
+            if let Err(e) = self.reap_one(item, settings, &mut report).await {
+                warn!(container = %item.container_id, error = %e, "reaper: container skipped this pass");
+                switchyard_aws::metrics::count("ReaperErrors");
+                report.errors.push(format!("{}: {e}", item.container_id));
+            }
+        }
+        match self.delete_orphans(&all, settings).await {
+            Ok(deleted) => report.orphans_deleted = deleted,
+            Err(e) => report.errors.push(format!("orphans: {e}")),
+        }
+        Ok(report)
+    }
+
+    async fn reap_one(&self, item: &ContainerItem, s: &ReaperSettings, report: &mut ReapReport) -> Result<(), RouteError> {
+        let now = switchyard_aws::now_ms();
+        let id = ContainerId::from_stored(item.container_id.clone());
+        let token = item.launch_token.as_deref();
+        match status_of(Some(item)) {
+            Some(ContainerStatus::Running | ContainerStatus::Idle) => {
+                let age = now.saturating_sub(item.heartbeat_ms.unwrap_or(0));
+                match health(age, s.heartbeat.as_millis() as u64) {
+                    Health::Healthy => {}
+                    Health::Degraded if item.health.as_deref() == Some("degraded") => {}
+                    Health::Degraded => {
+                        self.store.set_health(&id, "degraded").await?;
+                        report.degraded.push(id.to_string());
                     }
-                }
-                Some(ContainerStatus::Starting) => {
-                    let age = now.saturating_sub(item.launched_ms.unwrap_or(0));
-                    if age > settings.start_timeout.as_millis() as u64 {
-                        self.fail(&id, item, token.as_deref(), "stuck starting").await?;
+                    Health::Failed => {
+                        self.fail(&id, item, token, "heartbeat lost").await?;
                         report.failed.push(id.to_string());
                         if self.relaunch_after_fail(&id).await? {
                             report.relaunched.push(id.to_string());
                         }
                     }
                 }
-                Some(ContainerStatus::Stopped | ContainerStatus::Failed) => {
-                    if self.relaunch_if_backlog(&id, item).await? {
+            }
+            Some(ContainerStatus::Starting) => {
+                let age = now.saturating_sub(item.launched_ms.unwrap_or(0));
+                if age > s.start_timeout.as_millis() as u64 {
+                    if let Some(task) = &item.task_arn {
+                        self.launcher.stop(task, "stuck starting").await?;
+                    }
+                    if let Some(t) = token {
+                        self.launch_failed(&id, t, "the task did not start its worker in time").await?;
+                    }
+                    report.failed.push(id.to_string());
+                    if self.relaunch_after_fail(&id).await? {
                         report.relaunched.push(id.to_string());
-                    } else if status == Some(ContainerStatus::Stopped) && self.retirable(item, settings, now).await? {
-                        if let Some(u) = urls_of(Some(item)) {
-                            self.store.retire_queue_set(&id, item.generation).await?;
-                            if let Some(m) = &self.responder_mappings {
-                                let (out, dlq) =
-                                    (self.queues.arn(&u.out_url).await?, self.queues.arn(&u.dlq_url).await?);
-                                m.unsubscribe(&[&out, &dlq]).await?;
-                            }
-                            for url in [&u.in_url, &u.out_url, &u.dlq_url] {
-                                self.queues.delete_queue(url).await?;
-                            }
-                            report.retired.push(id.to_string());
-                        }
                     }
                 }
-                Some(ContainerStatus::Stopping) | None => {}
+            }
+            Some(ContainerStatus::Failed)
+                if item.launch_failures >= MAX_LAUNCH_FAILURES && item.next_launch_ms.is_some_and(|t| t > now) =>
+            {
+                // Given up: work that arrived since is answered, not left waiting an hour.
+                let reason = item.last_reason.as_deref().unwrap_or("launches keep failing");
+                if self.fail_waiting_work(item, reason).await? > 0 {
+                    report.answered_failed.push(id.to_string());
+                }
+            }
+            Some(ContainerStatus::Stopped | ContainerStatus::Failed) => {
+                if self.relaunch_if_backlog(&id, item).await? {
+                    report.relaunched.push(id.to_string());
+                } else if status_of(Some(item)) == Some(ContainerStatus::Stopped) && self.retirable(item, s, now).await? {
+                    if self.retire(&id, item).await? {
+                        report.retired.push(id.to_string());
+                    }
+                }
+            }
+            Some(ContainerStatus::Retiring) => {
+                // A pass that died mid-retirement: finish it (or abandon it if work came).
+                if self.retire(&id, item).await? {
+                    report.retired.push(id.to_string());
+                }
+            }
+            Some(ContainerStatus::Stopping) | None => {}
+        }
+        Ok(())
+    }
+
+    /// Retires a stopped container's queue set: `retiring` first (no claim, no router can
+    /// send after it), then the queues are checked again — any message, and the set is
+    /// kept — then the mappings and queues are deleted and the next launch uses the next
+    /// generation. Returns whether the set was deleted.
+    async fn retire(&self, id: &ContainerId, item: &ContainerItem) -> Result<bool, RouteError> {
+        let Some(u) = urls_of(Some(item)) else { return Ok(false) };
+        if status_of(Some(item)) == Some(ContainerStatus::Stopped) && !self.store.begin_retire(id, item.generation).await? {
+            return Ok(false);
+        }
+        for url in [&u.in_url, &u.out_url, &u.dlq_url] {
+            match self.queues.depth(url).await {
+                Ok((v, f)) if v + f > 0 => {
+                    info!(container = %id, "work arrived during retirement; queue set kept");
+                    self.store.end_retire(id, item.generation, false).await?;
+                    return Ok(false);
+                }
+                Ok(_) => {}
+                Err(e) if e.is_queue_missing() => {}
+                Err(e) => return Err(e.into()),
             }
         }
-        report.orphans_deleted = self.delete_orphans(&all, settings).await?;
-        Ok(report)
+        if let Some(m) = &self.responder_mappings {
+            let mut arns = Vec::new();
+            for url in [&u.out_url, &u.dlq_url] {
+                match self.queues.arn(url).await {
+                    Ok(arn) => arns.push(arn),
+                    Err(e) if e.is_queue_missing() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            m.unsubscribe(&arns.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+        }
+        for url in [&u.in_url, &u.out_url, &u.dlq_url] {
+            self.queues.delete_queue(url).await?;
+        }
+        self.store.end_retire(id, item.generation, true).await?;
+        Ok(true)
     }
 
     async fn fail(
@@ -240,6 +316,5 @@ impl Orchestrator {
 
 /// Whether a queue URL names a per-container queue under our prefix (not the inbound queue).
 fn is_queue_set_url(q: &Queues, url: &str) -> bool {
-    let name = url.rsplit('/').next().unwrap_or("");
-    ["in", "out", "dlq"].iter().any(|k| name.starts_with(&format!("{}-{k}-", q.prefix())))
+    switchyard_core::ids::queue_kind_of(q.prefix(), url.rsplit('/').next().unwrap_or("")).is_some()
 }

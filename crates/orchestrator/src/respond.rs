@@ -4,7 +4,7 @@
 //! failed with a clear reason.
 
 use mail_builder::MessageBuilder;
-use switchyard_aws::mailer::Mailer;
+use switchyard_aws::mailer::{is_permanent_send_error, Mailer};
 use switchyard_aws::store::CommandUpdate;
 use switchyard_core::ids::SessionId;
 use switchyard_core::messages::{decode, InMessage, Outcome, Response, Timings};
@@ -32,6 +32,14 @@ pub struct Responded {
     pub recorded: bool,
     /// The email sent, if any.
     pub email: Option<SentReply>,
+    /// Why the reply could not be delivered, if it failed for good (recorded on the command).
+    pub reply_error: Option<String>,
+}
+
+impl Responded {
+    fn quiet(recorded: bool) -> Self {
+        Self { recorded, email: None, reply_error: None }
+    }
 }
 
 /// A DLQ message that is not a command cannot be answered.
@@ -118,21 +126,12 @@ impl Orchestrator {
     #[instrument(skip(self, mailer, r), fields(session = %r.session, command = %r.command_id, outcome = r.outcome.as_str()))]
     pub async fn respond(&self, mailer: Option<&Mailer>, r: &Response) -> Result<Responded, RouteError> {
         let session = SessionId::parse(&r.session).map_err(|e| crate::Rejection::InvalidName(e.to_string()))?;
-        let update = CommandUpdate {
-            summary: r.summary.clone(),
-            commit: r.commit.clone(),
-            files_changed: r.files_changed.clone(),
-            error_code: r.error_code.clone(),
-            error_message: r.error_message.clone(),
-            started_ms: r.timings.started_ms,
-            finished_ms: if r.timings.finished_ms > 0 { r.timings.finished_ms } else { switchyard_aws::now_ms() },
-        };
-        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &update).await?;
+        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
-            return Ok(Responded { recorded, email: None });
+            return Ok(Responded::quiet(recorded));
         };
         if r.reply.to.is_empty() || !self.store.claim_reply(&session, r.seq).await? {
-            return Ok(Responded { recorded, email: None });
+            return Ok(Responded::quiet(recorded));
         }
         let thread = session.thread();
         let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
@@ -156,30 +155,51 @@ impl Orchestrator {
             Ok(raw) => raw,
             Err(e) => {
                 warn!(error = %e, "reply could not be built");
-                self.store.release_reply(&session, r.seq).await?;
-                return Ok(Responded { recorded, email: None });
+                let reason = format!("reply could not be built: {e}");
+                self.store.record_reply_failure(&session, r.seq, &reason).await?;
+                return Ok(Responded { recorded, email: None, reply_error: Some(reason) });
             }
         };
-        if let Err(e) = mailer.send_raw(from, &r.reply.to, raw.clone()).await {
-            self.store.release_reply(&session, r.seq).await?;
-            return Err(e.into());
-        }
+        let ses_id = match mailer.send_raw(from, &r.reply.to, raw.clone()).await {
+            Ok(id) => id,
+            Err(e) if is_permanent_send_error(&e) => {
+                // Retrying cannot help and would block the session's FIFO group: the
+                // outcome stands, the failed reply is recorded and counted (alarm).
+                warn!(to = %r.reply.to, error = %e, "reply refused by SES for good; recorded");
+                switchyard_aws::metrics::count("RepliesFailed");
+                let reason = format!("reply not delivered: {e}");
+                self.store.record_reply_failure(&session, r.seq, &reason).await?;
+                return Ok(Responded { recorded, email: None, reply_error: Some(reason) });
+            }
+            Err(e) => {
+                self.store.release_reply(&session, r.seq).await?;
+                return Err(e.into());
+            }
+        };
         // Replies to our reply thread by In-Reply-To even if the client drops the token.
-        self.store.put_aliases(session.client(), &thread, std::slice::from_ref(&message_id)).await?;
-        info!(to = %r.reply.to, "reply sent");
+        // SES replaces our Message-ID with its own, so that one is what clients quote.
+        let aliases = [message_id.clone(), mailer.ses_message_id(&ses_id)];
+        self.store.put_aliases(session.client(), &thread, &aliases).await?;
+        info!(to = %r.reply.to, ses_message_id = %ses_id, "reply sent");
         Ok(Responded {
             recorded,
             email: Some(SentReply { from: from.into(), to: r.reply.to.clone(), message_id, raw }),
+            reply_error: None,
         })
     }
 
-    /// Handles one message from a DLQ: a work message is answered as failed.
+    /// Handles one message from a container's DLQ. A work message (the worker could not
+    /// process it) is answered as failed; a response (its reply kept failing) is recorded
+    /// as an outcome whose reply was not delivered. Nothing here is retried forever.
     pub async fn respond_dead_letter(&self, mailer: Option<&Mailer>, body: &str) -> Result<Responded, RouteError> {
+        if let Ok(r) = decode::<Response>(body) {
+            return self.dead_response(&r).await;
+        }
         let work = match decode::<InMessage>(body) {
             Ok(InMessage::Work(w)) => w,
             Ok(other) => {
                 info!(session = other.session(), "control message dead-lettered; nothing to answer");
-                return Ok(Responded { recorded: false, email: None });
+                return Ok(Responded::quiet(false));
             }
             Err(e) => return Err(RouteError::DeadLetter(UnattributableDeadLetter(e.to_string()))),
         };
@@ -190,16 +210,28 @@ impl Orchestrator {
             command_id: work.command_id,
             seq: work.seq,
             outcome: Outcome::Failed,
-            summary: "Switchyard tried this instruction 3 times and could not complete it; it was set aside.".into(),
+            summary: "Switchyard could not process this instruction (its message was set aside after repeated delivery failures).".into(),
             files_changed: Vec::new(),
             commit: None,
             error_code: Some("dlq".into()),
-            error_message: Some("the worker could not process this instruction after 3 attempts".into()),
+            error_message: Some("the worker could not process this instruction's message".into()),
             timings: Timings { received_ms: now, started_ms: 0, finished_ms: now },
             reply: work.reply,
             superseded_by: None,
         };
         self.respond(mailer, &r).await
+    }
+
+    /// A response that dead-lettered: its outcome is recorded (if it was not), its reply
+    /// marked undeliverable.
+    async fn dead_response(&self, r: &Response) -> Result<Responded, RouteError> {
+        let session = SessionId::parse(&r.session).map_err(|e| crate::Rejection::InvalidName(e.to_string()))?;
+        switchyard_aws::metrics::count("RepliesFailed");
+        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let reason = "the reply could not be delivered after repeated attempts".to_string();
+        self.store.record_reply_failure(&session, r.seq, &reason).await?;
+        warn!(session = %r.session, command = %r.command_id, "response dead-lettered; reply recorded as failed");
+        Ok(Responded { recorded, email: None, reply_error: Some(reason) })
     }
 }
 
@@ -210,6 +242,7 @@ fn explain(r: &crate::Rejection) -> Option<&'static str> {
         R::SenderNotAllowed(_) => Some("your address is not on this project's list of allowed senders"),
         R::UnknownProject { .. } => Some("the address you wrote to does not belong to a project"),
         R::EmptyInstruction => Some("the message had no new text (only quoted history or a signature)"),
+        R::InstructionTooLarge { .. } => Some("the instruction is too long (the limit is 100 KiB of text)"),
         R::SessionClosed => Some("this conversation was closed; start a new email to begin a new session"),
         R::ThreadMismatch => Some("this conversation belongs to another project"),
         _ => None,

@@ -3,25 +3,35 @@
 //! Hot path (follow-up, running container): `BatchGetItem` (project, session, container)
 //! → `TransactWriteItems` (idempotency, seq, command, aliases) → `SendMessageBatch`
 //! (interrupt on `ctl.{session}`, work on `{session}`): 3 AWS calls.
+//!
+//! Once the command is written, the instruction is accepted: a failed launch is recorded
+//! and left to the reaper (the queue holds the work), never reported as a failure that a
+//! client would retry into a second command. A duplicate delivery re-sends the stored
+//! command to the stored session's container, whatever the thread rules say today.
 
 use serde::Serialize;
 use switchyard_aws::queues::OutgoingMessage;
 use switchyard_aws::store::{
-    command_sk, idempotency_pk, msgid_pk, session_pk, AppendCommand, AppendOutcome, CommandItem, NewSession,
-    SessionItem, META,
+    command_sk, idempotency_pk, msgid_pk, session_pk, AppendCommand, AppendOutcome, CommandItem, ContainerItem,
+    IdempotencyItem, NewSession, SessionItem, META,
 };
+use switchyard_core::container::accepts_work;
 use switchyard_core::ids::{new_command_id, normalise_user, validate_slug, ContainerId, SessionId, ThreadId, MAX_SLUG};
 use switchyard_core::inbound::{Inbound, ThreadHint};
-use switchyard_core::messages::{encode, Control, InMessage, ReplyContext, Source, Work};
-use switchyard_core::project::AuthError;
+use switchyard_core::messages::limits::MAX_INSTRUCTION_BYTES;
+use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Source, Work};
+use switchyard_core::project::{AuthError, ProjectConfig};
 use switchyard_core::thread::{decide, ThreadRule};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
-use crate::containers::ContainerKey;
+use crate::containers::{status_of, ContainerKey};
 use crate::{Orchestrator, Rejection, RouteError};
 
 /// Appends retried on a concurrent seq bump before giving up.
 const MAX_RACES: usize = 16;
+/// How long a router waits for a retiring queue set to be replaced before it gives up
+/// (retirement is a depth check and three deletes: seconds).
+const RETIRING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the command is new or a duplicate delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,62 +72,33 @@ fn invalid(e: impl std::fmt::Display) -> Rejection {
     Rejection::InvalidName(e.to_string())
 }
 
+/// A command ready to be sent to a container.
+struct Dispatch<'a> {
+    container: ContainerId,
+    item: Option<ContainerItem>,
+    owner: String,
+    project: &'a str,
+    client: &'a str,
+    work: Work,
+}
+
 impl Orchestrator {
     /// Routes one inbound. Rejections route nothing.
     #[instrument(skip(self, inbound), fields(source = ?inbound.source, client = %inbound.client, project = %inbound.project))]
     pub async fn route(&self, inbound: &Inbound) -> Result<RouteOutcome, RouteError> {
-        validate_slug("client", &inbound.client, MAX_SLUG).map_err(invalid)?;
-        validate_slug("project", &inbound.project, MAX_SLUG).map_err(invalid)?;
-        let user = normalise_user(&inbound.sender).map_err(invalid)?;
-        if inbound.instruction.trim().is_empty() {
-            return Err(Rejection::EmptyInstruction.into());
-        }
-        let client = inbound.client.as_str();
-
-        // Thread (rules 1–4 for email; path or new for API).
-        let (thread, rule) = match &inbound.thread {
-            ThreadHint::Email { token, candidates } => {
-                let known = match token {
-                    Some(_) => None,
-                    None => self.store.lookup_alias(client, candidates).await?,
-                };
-                let message_id = inbound.message_id.as_deref().unwrap_or_default();
-                let d = decide(token.as_ref(), known.as_ref(), &inbound.subject, message_id);
-                (d.thread, Some(d.rule))
-            }
-            ThreadHint::Api { session: Some(s) } => {
-                if s.client() != client {
-                    return Err(Rejection::SessionNotFound.into());
-                }
-                (s.thread(), None)
-            }
-            ThreadHint::Api { session: None } => {
-                let seed = inbound.idempotency_key.clone().map_or_else(new_command_id, |k| format!("{user}\n{k}"));
-                (ThreadId::from_seed(&seed), None)
-            }
-        };
-        let session_id = SessionId::new(client, &thread);
-        let own_container = ContainerId::new(client, &inbound.project, &user);
-
+        let user = validate(inbound)?;
+        let (thread, rule) = self.resolve_thread(inbound, &user).await?;
+        let session_id = SessionId::new(&inbound.client, &thread);
+        let own_container = ContainerId::new(&inbound.client, &inbound.project, &user);
         for _ in 0..MAX_RACES {
-            let mut snap = self.store.route_snapshot(client, &inbound.project, &session_id, &own_container).await?;
-            let project = snap
-                .project
-                .take()
-                .ok_or_else(|| Rejection::UnknownProject { client: client.into(), project: inbound.project.clone() })?;
-            if inbound.source == Source::Email {
-                project.authorise_email(&user, inbound.spf, inbound.dkim).map_err(|e| match e {
-                    AuthError::VerificationFailed(which) => Rejection::VerificationFailed(which),
-                    AuthError::SenderNotAllowed(s) => Rejection::SenderNotAllowed(s),
-                })?;
-            }
-            // An existing session keeps its container (its owner's), whoever writes.
-            let (container_id, container) = match &snap.session {
-                Some(s) if s.project != inbound.project => return Err(Rejection::ThreadMismatch.into()),
-                Some(s) if inbound.source == Source::Api && s.user != user => {
-                    return Err(Rejection::SessionNotFound.into())
-                }
-                Some(s) if s.status == "closed" => return Err(Rejection::SessionClosed.into()),
+            let mut snap =
+                self.store.route_snapshot(&inbound.client, &inbound.project, &session_id, &own_container).await?;
+            let project = snap.project.take().ok_or_else(|| Rejection::UnknownProject {
+                client: inbound.client.clone(),
+                project: inbound.project.clone(),
+            })?;
+            authorise(&project, inbound, &user, snap.session.as_ref())?;
+            let (container, item) = match &snap.session {
                 Some(s) if s.session_container != own_container.as_str() => {
                     let id = ContainerId::from_stored(s.session_container.clone());
                     let item = self.store.get_container(&id).await?;
@@ -125,139 +106,280 @@ impl Orchestrator {
                 }
                 _ => (own_container.clone(), snap.container.take()),
             };
-            if matches!(inbound.thread, ThreadHint::Api { session: Some(_) }) && snap.session.is_none() {
-                return Err(Rejection::SessionNotFound.into());
-            }
-            let owner = snap.session.as_ref().map_or(user.clone(), |s| s.user.clone());
-            let seq = snap.session.as_ref().map_or(1, |s| s.next_seq);
-            let now = switchyard_aws::now_ms();
-            let command_id = new_command_id();
-            let idem_key = inbound.idempotency_key.clone().unwrap_or_else(|| command_id.clone());
-            let idem_scope = match inbound.source {
-                Source::Email => format!("email\n{client}"),
-                Source::Api => format!("api\n{client}\n{user}"),
-            };
-            let new_session = snap.session.is_none().then(|| NewSession {
-                item: SessionItem {
-                    pk: session_pk(&session_id),
-                    sk: META.into(),
-                    session_id: session_id.to_string(),
-                    client: client.into(),
-                    project: inbound.project.clone(),
-                    user: user.clone(),
-                    session_container: container_id.to_string(),
-                    thread: thread.to_string(),
-                    branch: thread.branch(),
-                    status: "open".into(),
-                    next_seq: 2,
-                    cancel_before_seq: 0,
-                    subject: inbound.subject.clone(),
-                    source: source_str(inbound.source).into(),
-                    created_ms: now,
-                    last_activity_ms: now,
-                },
-            });
-            let aliases = inbound.message_id.iter().map(|m| msgid_pk(client, m)).collect();
-            let append = AppendCommand {
-                new_session,
-                session: session_id.clone(),
-                seq,
-                command: CommandItem {
-                    pk: session_pk(&session_id),
-                    sk: command_sk(seq),
-                    command_id: command_id.clone(),
-                    session_id: session_id.to_string(),
-                    seq,
-                    instruction: inbound.instruction.clone(),
-                    status: "queued".into(),
-                    source: source_str(inbound.source).into(),
-                    sender: user.clone(),
-                    message_id: inbound.message_id.clone(),
-                    created_ms: now,
-                    started_ms: None,
-                    finished_ms: None,
-                    attempts: 0,
-                    commit: None,
-                    files_changed: Vec::new(),
-                    summary: None,
-                    error_code: None,
-                    error_message: None,
-                },
-                idempotency_pk: idempotency_pk(&idem_scope, &idem_key),
-                aliases,
-                thread: thread.clone(),
-            };
-            let (status, command_id, seq) = match self.store.append_command(&append).await? {
+            let append = new_command(inbound, &user, &thread, &session_id, &container, snap.session.as_ref());
+            let first = match self.store.append_command(&append).await? {
                 AppendOutcome::Raced => continue,
-                AppendOutcome::Appended => (RouteStatus::New, command_id, seq),
-                AppendOutcome::Duplicate(first) => (RouteStatus::Duplicate, first.command_id, first.seq),
+                AppendOutcome::Duplicate(first) => return self.redeliver(&first, &project, inbound, rule).await,
+                AppendOutcome::Appended => &append.command,
             };
-            let new_session = append.new_session.is_some() && status == RouteStatus::New;
-
-            // Queue set and container; a duplicate re-sends with the same dedup ids (SQS
-            // drops it within 5 min; the worker's conditional start drops it after).
-            let (generation, urls) = self.ensure_queue_set(&container_id, container.as_ref()).await?;
-            let key = ContainerKey { id: &container_id, client, project: &inbound.project, user: &owner };
-            let pending = self.claim_container(&key, container.as_ref(), generation, &urls).await?;
-
-            let work = Work {
-                session: session_id.to_string(),
-                command_id: command_id.clone(),
-                seq,
-                thread: thread.to_string(),
-                branch: thread.branch(),
-                instruction: inbound.instruction.clone(),
-                repo_url: project.repo_url.clone(),
-                sender: user.clone(),
-                source: inbound.source,
-                reply: reply_context(inbound, &user, &thread),
-            };
-            let control = Control {
-                session: session_id.to_string(),
-                before_seq: seq,
-                reason: format!("superseded by command {seq}"),
-                by_command: Some(command_id.clone()),
-            };
-            let batch = [
-                OutgoingMessage {
-                    group: format!("ctl.{session_id}"),
-                    dedup: format!("i-{command_id}"),
-                    body: encode(&InMessage::Interrupt(control)),
-                },
-                OutgoingMessage {
-                    group: session_id.to_string(),
-                    dedup: command_id.clone(),
-                    body: encode(&InMessage::Work(work)),
-                },
-            ];
-            self.queues.send_batch(&urls.in_url, &batch).await?;
-            let launched = match pending {
-                Some(p) => {
-                    self.complete_launch(p).await?;
-                    true
-                }
-                None => false,
-            };
-            info!(session = %session_id, command = %command_id, seq, ?status, launched, "routed");
-            switchyard_aws::metrics::count(match status {
-                RouteStatus::New => "RoutedMessages",
-                RouteStatus::Duplicate => "DuplicateDeliveries",
-            });
+            let owner = snap.session.as_ref().map_or(user.clone(), |s| s.user.clone());
+            let container_name = container.to_string();
+            let work = work_of(first, &thread, &project, reply_context(inbound, &user, &thread));
+            let d = Dispatch { container, item, owner, project: &inbound.project, client: &inbound.client, work };
+            let launched = self.dispatch(d).await?;
+            switchyard_aws::metrics::count("RoutedMessages");
+            info!(session = %session_id, command = %first.command_id, seq = first.seq, launched, "routed");
             return Ok(RouteOutcome {
-                status,
+                status: RouteStatus::New,
                 session: session_id.to_string(),
-                new_session,
-                command_id,
-                seq,
+                new_session: append.new_session.is_some(),
+                command_id: first.command_id.clone(),
+                seq: first.seq,
                 thread: thread.to_string(),
                 rule,
-                container: container_id.to_string(),
+                container: container_name,
                 launched,
                 branch: thread.branch(),
             });
         }
         Err(RouteError::Contended(session_id.to_string()))
     }
+
+    /// Thread rules 1–4 for email; the session in the path (or a new one) for the API.
+    async fn resolve_thread(&self, inbound: &Inbound, user: &str) -> Result<(ThreadId, Option<ThreadRule>), RouteError> {
+        Ok(match &inbound.thread {
+            ThreadHint::Email { token, candidates } => {
+                let known = match token {
+                    Some(_) => None,
+                    None => self.store.lookup_alias(&inbound.client, candidates).await?,
+                };
+                let message_id = inbound.message_id.as_deref().unwrap_or_default();
+                let d = decide(token.as_ref(), known.as_ref(), &inbound.subject, message_id);
+                (d.thread, Some(d.rule))
+            }
+            ThreadHint::Api { session: Some(s) } if s.client() != inbound.client => {
+                return Err(Rejection::SessionNotFound.into())
+            }
+            ThreadHint::Api { session: Some(s) } => (s.thread(), None),
+            ThreadHint::Api { session: None } => {
+                let seed = inbound.idempotency_key.clone().map_or_else(new_command_id, |k| format!("{user}\n{k}"));
+                (ThreadId::from_seed(&seed), None)
+            }
+        })
+    }
+
+    /// A duplicate delivery: the stored command, re-sent (same dedup ids) to the stored
+    /// session's container unless it already has its outcome.
+    async fn redeliver(
+        &self,
+        first: &IdempotencyItem,
+        project: &ProjectConfig,
+        inbound: &Inbound,
+        rule: Option<ThreadRule>,
+    ) -> Result<RouteOutcome, RouteError> {
+        switchyard_aws::metrics::count("DuplicateDeliveries");
+        let session_id = SessionId::parse(&first.session_id).map_err(invalid)?;
+        let (session, command) =
+            (self.store.get_session(&session_id).await?, self.store.get_command(&session_id, first.seq).await?);
+        let (Some(session), Some(command)) = (session, command) else {
+            return Err(Rejection::SessionNotFound.into());
+        };
+        let thread = session_id.thread();
+        let container = ContainerId::from_stored(session.session_container.clone());
+        let mut launched = false;
+        if matches!(command.status.as_str(), "queued" | "running") {
+            let reply = command.reply.clone().unwrap_or_else(|| reply_context(inbound, &command.sender, &thread));
+            let work = work_of(&command, &thread, project, reply);
+            let item = self.store.get_container(&container).await?;
+            let d = Dispatch {
+                container: container.clone(),
+                item,
+                owner: session.user.clone(),
+                project: &session.project,
+                client: &session.client,
+                work,
+            };
+            launched = self.dispatch(d).await?;
+        }
+        info!(session = %session_id, command = %command.command_id, seq = command.seq, "duplicate delivery");
+        Ok(RouteOutcome {
+            status: RouteStatus::Duplicate,
+            session: session_id.to_string(),
+            new_session: false,
+            command_id: command.command_id,
+            seq: command.seq,
+            thread: thread.to_string(),
+            rule,
+            container: container.to_string(),
+            launched,
+            branch: thread.branch(),
+        })
+    }
+
+    /// Queue set, container, then one `SendMessageBatch` (interrupt + work). Returns
+    /// whether this call launched the container. A failed launch after the send is
+    /// recorded (the reaper retries it); the work stays accepted.
+    async fn dispatch(&self, mut d: Dispatch<'_>) -> Result<bool, RouteError> {
+        let deadline = tokio::time::Instant::now() + RETIRING_WAIT;
+        while !accepts_work(status_of(d.item.as_ref())) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RouteError::Retiring(d.container.to_string()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            d.item = self.store.get_container(&d.container).await?;
+        }
+        let (generation, urls) = self.ensure_queue_set(&d.container, d.item.as_ref()).await?;
+        let key = ContainerKey { id: &d.container, client: d.client, project: d.project, user: &d.owner };
+        let pending = match self.claim_container(&key, d.item.as_ref(), generation, &urls).await {
+            Err(RouteError::Retiring(_)) => {
+                // Retirement began between our read and our claim: read again and wait.
+                d.item = self.store.get_container(&d.container).await?;
+                return Box::pin(self.dispatch(d)).await;
+            }
+            other => other?,
+        };
+        self.queues.send_batch(&urls.in_url, &batch(&d.work)).await?;
+        let Some(p) = pending else { return Ok(false) };
+        match self.complete_launch(p).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                warn!(container = %d.container, error = %e, "launch failed after the work was queued; the reaper retries");
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The names in an inbound, its sender and its instruction, checked.
+fn validate(inbound: &Inbound) -> Result<String, Rejection> {
+    validate_slug("client", &inbound.client, MAX_SLUG).map_err(invalid)?;
+    validate_slug("project", &inbound.project, MAX_SLUG).map_err(invalid)?;
+    let user = normalise_user(&inbound.sender).map_err(invalid)?;
+    if inbound.instruction.trim().is_empty() {
+        return Err(Rejection::EmptyInstruction);
+    }
+    let size = clean_instruction(&inbound.instruction).len();
+    if size > MAX_INSTRUCTION_BYTES {
+        return Err(Rejection::InstructionTooLarge { size, limit: MAX_INSTRUCTION_BYTES });
+    }
+    Ok(user)
+}
+
+/// Authorisation and session ownership, against what the snapshot holds.
+fn authorise(
+    project: &ProjectConfig,
+    inbound: &Inbound,
+    user: &str,
+    session: Option<&SessionItem>,
+) -> Result<(), Rejection> {
+    if inbound.source == Source::Email {
+        project.authorise_email(user, inbound.spf, inbound.dkim).map_err(|e| match e {
+            AuthError::VerificationFailed(which) => Rejection::VerificationFailed(which),
+            AuthError::SenderNotAllowed(s) => Rejection::SenderNotAllowed(s),
+        })?;
+    }
+    match session {
+        Some(s) if s.project != inbound.project => Err(Rejection::ThreadMismatch),
+        Some(s) if inbound.source == Source::Api && s.user != user => Err(Rejection::SessionNotFound),
+        Some(s) if s.status == "closed" => Err(Rejection::SessionClosed),
+        None if matches!(inbound.thread, ThreadHint::Api { session: Some(_) }) => Err(Rejection::SessionNotFound),
+        _ => Ok(()),
+    }
+}
+
+/// The transaction that appends the inbound's command (and creates the session if new).
+fn new_command(
+    inbound: &Inbound,
+    user: &str,
+    thread: &ThreadId,
+    session_id: &SessionId,
+    container: &ContainerId,
+    session: Option<&SessionItem>,
+) -> AppendCommand {
+    let client = inbound.client.as_str();
+    let seq = session.map_or(1, |s| s.next_seq);
+    let now = switchyard_aws::now_ms();
+    let command_id = new_command_id();
+    let idem_key = inbound.idempotency_key.clone().unwrap_or_else(|| command_id.clone());
+    let idem_scope = match inbound.source {
+        Source::Email => format!("email\n{client}"),
+        Source::Api => format!("api\n{client}\n{user}"),
+    };
+    let new_session = session.is_none().then(|| NewSession {
+        item: SessionItem {
+            pk: session_pk(session_id),
+            sk: META.into(),
+            session_id: session_id.to_string(),
+            client: client.into(),
+            project: inbound.project.clone(),
+            user: user.into(),
+            session_container: container.to_string(),
+            thread: thread.to_string(),
+            branch: thread.branch(),
+            status: "open".into(),
+            next_seq: 2,
+            cancel_before_seq: 0,
+            subject: ReplyContext { subject: inbound.subject.clone(), ..Default::default() }.bounded().subject,
+            source: source_str(inbound.source).into(),
+            created_ms: now,
+            last_activity_ms: now,
+        },
+    });
+    AppendCommand {
+        new_session,
+        session: session_id.clone(),
+        seq,
+        command: CommandItem {
+            pk: session_pk(session_id),
+            sk: command_sk(seq),
+            command_id: command_id.clone(),
+            session_id: session_id.to_string(),
+            seq,
+            instruction: clean_instruction(&inbound.instruction),
+            status: "queued".into(),
+            source: source_str(inbound.source).into(),
+            sender: user.into(),
+            message_id: inbound.message_id.clone(),
+            created_ms: now,
+            started_ms: None,
+            finished_ms: None,
+            attempts: 0,
+            commit: None,
+            files_changed: Vec::new(),
+            summary: None,
+            error_code: None,
+            error_message: None,
+            reply_error: None,
+            reply: Some(reply_context(inbound, user, thread)),
+        },
+        idempotency_pk: idempotency_pk(&idem_scope, &idem_key),
+        aliases: inbound.message_id.iter().map(|m| msgid_pk(client, m)).collect(),
+        thread: thread.clone(),
+    }
+}
+
+/// The work message of a stored (or just written) command.
+fn work_of(c: &CommandItem, thread: &ThreadId, project: &ProjectConfig, reply: ReplyContext) -> Work {
+    Work {
+        session: c.session_id.clone(),
+        command_id: c.command_id.clone(),
+        seq: c.seq,
+        thread: thread.to_string(),
+        branch: thread.branch(),
+        instruction: c.instruction.clone(),
+        repo_url: project.repo_url.clone(),
+        sender: c.sender.clone(),
+        source: if c.source == "api" { Source::Api } else { Source::Email },
+        reply,
+    }
+}
+
+/// Interrupt (its own FIFO group, so it is not held behind the running job) and work.
+fn batch(work: &Work) -> [OutgoingMessage; 2] {
+    let control = Control {
+        session: work.session.clone(),
+        before_seq: work.seq,
+        reason: format!("superseded by command {}", work.seq),
+        by_command: Some(work.command_id.clone()),
+    };
+    [
+        OutgoingMessage {
+            group: format!("ctl.{}", work.session),
+            dedup: format!("i-{}", work.command_id),
+            body: encode(&InMessage::Interrupt(control)),
+        },
+        OutgoingMessage { group: work.session.clone(), dedup: work.command_id.clone(), body: encode(&InMessage::Work(work.clone())) },
+    ]
 }
 
 fn source_str(source: Source) -> &'static str {
@@ -281,4 +403,5 @@ fn reply_context(inbound: &Inbound, user: &str, thread: &ThreadId) -> ReplyConte
         references,
         reply_address: inbound.address.as_ref().map(|a| a.with_thread(thread)),
     }
+    .bounded()
 }

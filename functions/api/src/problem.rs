@@ -47,11 +47,15 @@ impl From<RouteError> for Problem {
                     Rejection::SessionNotFound | Rejection::UnknownProject { .. } | Rejection::ThreadMismatch => 404,
                     Rejection::SessionClosed => 409,
                     Rejection::SenderNotAllowed(_) | Rejection::VerificationFailed(_) => 403,
+                    Rejection::InstructionTooLarge { .. } => 413,
                     _ => 422,
                 };
                 Problem::new(status, r.code(), r.to_string())
             }
             RouteError::Contended(_) => Problem::new(503, "contended", "the session is busy; retry"),
+            RouteError::Retiring(_) => {
+                Problem::new(503, "retiring", "the container is being recycled; retry in a few seconds")
+            }
             RouteError::Aws(e) if e.is_retryable() => {
                 tracing::error!(error = %e, "aws failure");
                 Problem::new(503, "unavailable", "a backing service is unavailable; retry")

@@ -8,11 +8,12 @@
 
 use aws_lambda_events::event::ses::SimpleEmailService;
 use aws_lambda_events::event::sns::SnsMessage;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use switchyard_aws::batch::for_each_record;
 use switchyard_aws::mailer::Mailer;
 use switchyard_core::email::EmailError;
-use switchyard_core::inbound::inbound_from_email;
+use switchyard_core::inbound::{inbound_from_ses, Envelope};
 use switchyard_core::project::Verdict;
 use switchyard_orchestrator::{Orchestrator, Rejection, RouteError, RouteOutcome};
 use tracing::{error, info, instrument, warn};
@@ -26,6 +27,8 @@ pub struct State {
     pub s3: aws_sdk_s3::Client,
     /// SES, for polite replies to rejected (but verified) senders.
     pub mailer: Mailer,
+    /// `SWITCHYARD_INBOUND_DOMAIN`: only envelope recipients on this domain name a project.
+    pub inbound_domain: String,
 }
 
 /// What happened to one record.
@@ -72,40 +75,54 @@ pub enum IntakeError {
 
 /// The Lambda handler: one result per record, failures reported per record.
 pub async fn handle(state: &State, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let mut response = SqsBatchResponse::default();
-    for record in &event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
+    Ok(for_each_record(&event.payload.records, |record| async move {
+        let id = record.message_id.as_deref().unwrap_or_default();
         match handle_record(state, record).await {
             Ok(RecordOutcome::Routed(o)) => {
-                info!(message = %id, session = %o.session, command = %o.command_id, status = ?o.status, "email routed")
+                info!(message = %id, session = %o.session, command = %o.command_id, status = ?o.status, "email routed");
+                Ok(())
             }
             Ok(RecordOutcome::Rejected { rejection: r, replied }) => {
-                warn!(message = %id, code = r.code(), reason = %r, replied, "email rejected")
+                warn!(message = %id, code = r.code(), reason = %r, replied, "email rejected");
+                Ok(())
             }
             Err(e) => {
                 error!(message = %id, error = %e, "email not handled; will retry");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
+                Err(())
             }
         }
+    })
+    .await)
+}
+
+/// The SES notification of a record. SES leaves `commonHeaders.from` out when the email
+/// has no `From` header, which `aws_lambda_events` requires: such mail is supplied an empty
+/// list here, so the email itself is refused (`no_sender`) instead of the envelope failing
+/// into retries and the inbound DLQ.
+fn ses_notification(record: &SqsMessage) -> Result<SimpleEmailService, IntakeError> {
+    let sns: SnsMessage = serde_json::from_str(record.body.as_deref().unwrap_or_default())?;
+    let mut ses: serde_json::Value = serde_json::from_str(&sns.message)?;
+    if let Some(headers) = ses.pointer_mut("/mail/commonHeaders").and_then(|h| h.as_object_mut()) {
+        headers.entry("from").or_insert_with(|| serde_json::Value::Array(Vec::new()));
     }
-    Ok(response)
+    Ok(serde_json::from_value(ses)?)
 }
 
 /// Handles one SQS record.
 #[instrument(skip_all, fields(message = record.message_id.as_deref().unwrap_or("")))]
 pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordOutcome, IntakeError> {
-    let body = record.body.as_deref().unwrap_or_default();
-    let sns: SnsMessage = serde_json::from_str(body)?;
-    let ses: SimpleEmailService = serde_json::from_str(&sns.message)?;
+    let ses = ses_notification(record)?;
     let raw = match raw_email(state, &ses).await? {
         Ok(raw) => raw,
         Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
     };
-    let spf = Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref());
-    let dkim = Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref());
-    let parsed = match inbound_from_email(&raw, spf, dkim) {
+    let envelope = Envelope {
+        recipients: &ses.receipt.recipients,
+        domain: &state.inbound_domain,
+        spf: Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref()),
+        dkim: Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref()),
+    };
+    let parsed = match inbound_from_ses(&raw, &envelope) {
         Ok(p) => p,
         Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
     };

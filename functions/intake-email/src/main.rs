@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         orchestrator: config.orchestrator(&clients),
         s3: clients.s3.clone(),
         mailer: switchyard_aws::mailer::Mailer::new(clients.ses.clone()),
+        inbound_domain: std::env::var("SWITCHYARD_INBOUND_DOMAIN")?,
     };
     let state = &state;
     run(service_fn(move |ev: LambdaEvent<_>| async move { intake_email::handle(state, ev).await })).await

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use switchyard_core::ids::SessionId;
-use switchyard_core::messages::Outcome;
+use switchyard_core::messages::{Outcome, Response};
 
 use super::items::{CommandItem, SessionItem};
 use super::keys::{command_sk, session_pk, META};
@@ -26,6 +26,21 @@ pub struct CommandUpdate {
     pub started_ms: u64,
     /// Job end (epoch ms).
     pub finished_ms: u64,
+}
+
+impl From<&Response> for CommandUpdate {
+    /// The one mapping of a response to the record of its outcome.
+    fn from(r: &Response) -> Self {
+        Self {
+            summary: r.summary.clone(),
+            commit: r.commit.clone(),
+            files_changed: r.files_changed.clone(),
+            error_code: r.error_code.clone(),
+            error_message: r.error_message.clone(),
+            started_ms: r.timings.started_ms,
+            finished_ms: if r.timings.finished_ms > 0 { r.timings.finished_ms } else { crate::now_ms() },
+        }
+    }
 }
 
 type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -198,4 +213,23 @@ impl Store {
             .map_err(|e| classify("dynamodb", e))?;
         Ok(())
     }
+
+    /// Records that the reply of a command could not be delivered (a permanent SES error, or
+    /// a response that dead-lettered). The reply claim stays taken: nothing retries it.
+    pub async fn record_reply_failure(&self, id: &SessionId, seq: u64, reason: &str) -> Result<(), AwsError> {
+        let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        self.update_command(id, seq)
+            .update_expression("SET reply_error = :e, replied_ms = if_not_exists(replied_ms, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":e", s(reason))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .send()
+            .await
+            .map_err(super::conflict("reply failure"))?;
+        Ok(())
+    }
 }
+
+/// Reasons and error messages stored on items are cut to this many characters.
+pub(crate) const MAX_REASON_CHARS: usize = 1000;
+

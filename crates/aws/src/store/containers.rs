@@ -61,7 +61,10 @@ impl Store {
                  #c = :client, #p = :project, #u = :user, generation = if_not_exists(generation, :one), \
                  active_jobs = :zero, launches = if_not_exists(launches, :zero) + :one REMOVE task_arn, heartbeat_ms",
             )
-            .condition_expression("attribute_not_exists(container_status) OR container_status IN (:stopped, :failed)")
+            .condition_expression(
+                "(attribute_not_exists(container_status) OR container_status IN (:stopped, :failed)) \
+                 AND (attribute_not_exists(next_launch_ms) OR next_launch_ms <= :now)",
+            )
             .expression_attribute_names("#u", "user")
             .expression_attribute_names("#c", "client")
             .expression_attribute_names("#p", "project")
@@ -154,7 +157,9 @@ impl Store {
             req = req.expression_attribute_values(":reason", s(r));
         }
         if to == ContainerStatus::Running {
-            update.push_str(", heartbeat_ms = :now, last_activity_ms = :now");
+            // A worker that registers ends a run of failed launches.
+            update.push_str(", heartbeat_ms = :now, last_activity_ms = :now, launch_failures = :zero REMOVE next_launch_ms");
+            req = req.expression_attribute_values(":zero", n(0));
         }
         req.update_expression(update)
             .condition_expression(conds.join(" AND "))
@@ -232,17 +237,68 @@ impl Store {
         won(res)
     }
 
-    /// Retires a stopped container's queue set: the next launch uses `generation + 1`.
-    pub async fn retire_queue_set(&self, id: &ContainerId, generation: u32) -> Result<(), AwsError> {
-        self.update_container(id)
-            .update_expression("SET generation = :next REMOVE in_url, out_url, dlq_url")
+    /// Records a failed launch of the launch holding `token`: `failed`, `failures` in a row,
+    /// and no new claim before `next_launch_ms`. `Ok(false)` if another launch holds the
+    /// item now.
+    pub async fn record_launch_failure(
+        &self,
+        id: &ContainerId,
+        token: &str,
+        reason: &str,
+        failures: u32,
+        next_launch_ms: u64,
+    ) -> Result<bool, AwsError> {
+        let reason: String = reason.chars().take(super::MAX_REASON_CHARS).collect();
+        let res = self
+            .update_container(id)
+            .update_expression(
+                "SET container_status = :failed, last_reason = :reason, next_launch_ms = :next, updated_ms = :now, \
+                 launch_failures = :failures",
+            )
+            .condition_expression("launch_token = :token")
+            .expression_attribute_values(":failed", s(ContainerStatus::Failed.as_str()))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":next", n(next_launch_ms))
+            .expression_attribute_values(":now", n(crate::now_ms()))
+            .expression_attribute_values(":failures", n(failures))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        won(res)
+    }
+
+    /// `stopped → retiring` for `generation`: blocks every launch claim (and every router)
+    /// before the queue set is deleted. `Ok(false)` if the container moved on.
+    pub async fn begin_retire(&self, id: &ContainerId, generation: u32) -> Result<bool, AwsError> {
+        let res = self
+            .update_container(id)
+            .update_expression("SET container_status = :retiring, updated_ms = :now")
             .condition_expression("generation = :g AND container_status = :stopped")
             .expression_attribute_values(":g", n(generation))
-            .expression_attribute_values(":next", n(generation + 1))
+            .expression_attribute_values(":retiring", s(ContainerStatus::Retiring.as_str()))
             .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
+            .expression_attribute_values(":now", n(crate::now_ms()))
             .send()
-            .await
-            .map_err(conflict("retire"))?;
+            .await;
+        won(res)
+    }
+
+    /// `retiring → stopped`: with `deleted`, the queue set is gone and the next launch uses
+    /// `generation + 1`; without, retirement was abandoned (work arrived) and the set stays.
+    pub async fn end_retire(&self, id: &ContainerId, generation: u32, deleted: bool) -> Result<(), AwsError> {
+        let mut req = self
+            .update_container(id)
+            .condition_expression("generation = :g AND container_status = :retiring")
+            .expression_attribute_values(":g", n(generation))
+            .expression_attribute_values(":retiring", s(ContainerStatus::Retiring.as_str()))
+            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()));
+        req = if deleted {
+            req.update_expression("SET container_status = :stopped, generation = :next REMOVE in_url, out_url, dlq_url")
+                .expression_attribute_values(":next", n(generation + 1))
+        } else {
+            req.update_expression("SET container_status = :stopped")
+        };
+        req.send().await.map_err(conflict("end retire"))?;
         Ok(())
     }
 

@@ -84,6 +84,11 @@ pub struct ContainerItem {
     /// Number of launches so far.
     #[serde(default)]
     pub launches: u32,
+    /// Consecutive failed launches (reset when a worker registers).
+    #[serde(default)]
+    pub launch_failures: u32,
+    /// No launch may be claimed before this time (epoch ms): back-off after failed launches.
+    pub next_launch_ms: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -171,6 +176,14 @@ pub struct CommandItem {
     pub error_code: Option<String>,
     /// Error message.
     pub error_message: Option<String>,
+    /// Why the reply could not be delivered (a permanent SES error, a dead-lettered
+    /// response): the outcome stands, the user was not told by email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_error: Option<String>,
+    /// The reply context of the instruction, so a duplicate delivery or a dead letter is
+    /// answered from what was stored, not from a fresh resolution of the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<switchyard_core::messages::ReplyContext>,
 }
 
 /// `IDEMP#…` / `META`: the first command of an idempotency key (TTL 7 days).

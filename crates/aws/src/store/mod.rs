@@ -15,6 +15,7 @@ mod routing;
 mod table;
 
 pub use commands::CommandUpdate;
+pub(crate) use commands::MAX_REASON_CHARS;
 pub use containers::{ClaimOutcome, QueueUrls};
 pub use items::*;
 pub use keys::*;

@@ -207,7 +207,16 @@ impl Store {
                 .map_err(|e| AwsError::InvalidRequest { what: "alias put", source: Box::new(e) })?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        // The command id (a fresh ULID per attempt, 26 ≤ 36 chars) makes an SDK retry of a
+        // transaction that did commit succeed again instead of reporting our own first
+        // write as a duplicate or a race (idempotent for 10 minutes).
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(&a.command.command_id)
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(AppendOutcome::Appended),
             Err(e) => {
