@@ -63,6 +63,7 @@ deploy: ## sam build + sam deploy (guided the first time; answers saved in infra
 	@bin=$(INFRA); cd infra && if grep -q parameter_overrides samconfig.toml; then \
 	  PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --stack-name $(STACK) --region $(REGION); \
 	else PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided --stack-name $(STACK) --region $(REGION); fi
+	@bin=$(INFRA); $$bin/python scripts/activate-receipt-rules.py $(STACK) $(REGION)
 
 destroy: ## delete the stack (the table is retained)
 	@bin=$(INFRA); PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam delete --stack-name $(STACK) --region $(REGION)

@@ -20,6 +20,10 @@ RUN apt-get update \
 RUN if [ -n "$JOB_TOOL_INSTALL" ]; then sh -c "$JOB_TOOL_INSTALL"; fi
 RUN useradd --create-home --uid 10001 switchyard \
  && mkdir -p /workspace && chown switchyard:switchyard /workspace
+# Declared after the chown: Fargate initialises the task's `workspace` bind mount from the
+# image's volume, so it stays owned by the worker user (without this it is root-owned and
+# the non-root worker cannot clone into it).
+VOLUME ["/workspace"]
 COPY --from=build /usr/local/bin/switchyard-worker /usr/local/bin/switchyard-worker
 USER switchyard
 WORKDIR /workspace

@@ -1,6 +1,6 @@
 #!/bin/sh
 # A stand-in for an AI coding agent, used by `make demo`.
-# Reads the instruction on stdin (also in $SWITCHYARD_INSTRUCTION) and edits the site in
+# Reads the instruction on stdin (also in the file $SWITCHYARD_INSTRUCTION_FILE) and edits the site in
 # the session's worktree. An instruction containing "(long)" works for a minute unless
 # interrupted; SIGINT saves a partial change first, as a real agent should.
 instruction=$(cat)

@@ -30,7 +30,7 @@ fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
         Value::Sequence(s) => s.iter().map(text).collect::<Vec<_>>().join(","),
-        other => serde_yaml::to_string(other).unwrap_or_default(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -186,4 +186,87 @@ fn policies_are_least_privilege() {
         assert!(!f["Properties"]["Role"].is_null(), "{name} has no explicit role");
         assert!(f["Properties"]["Policies"].is_null(), "{name} uses SAM policy templates");
     }
+}
+
+/// Valid Fargate (Linux) memory sizes per CPU value.
+fn fargate_memory(cpu: u32) -> Vec<u32> {
+    match cpu {
+        256 => vec![512, 1024, 2048],
+        512 => (1..=4).map(|g| g * 1024).collect(),
+        1024 => (2..=8).map(|g| g * 1024).collect(),
+        2048 => (4..=16).map(|g| g * 1024).collect(),
+        4096 => (8..=30).map(|g| g * 1024).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn worker_cpu_and_memory_are_checked_as_fargate_pairs() {
+    let t = template();
+    let cpus: Vec<u32> = list(&t["Parameters"]["WorkerCpu"]["AllowedValues"]).iter().map(|v| text(v).parse().unwrap()).collect();
+    let default = (text(&t["Parameters"]["WorkerCpu"]["Default"]), text(&t["Parameters"]["WorkerMemory"]["Default"]));
+    assert!(fargate_memory(default.0.parse().unwrap()).contains(&default.1.parse().unwrap()), "{default:?}");
+    for cpu in cpus {
+        let rule = &t["Rules"][format!("WorkerSize{cpu}").as_str()];
+        assert_eq!(text(&rule["RuleCondition"]), format!("!Equals Ref WorkerCpu,{cpu}").replace("Ref ", "!Ref "), "{cpu}");
+        let allowed: Vec<u32> = list(&rule["Assertions"][0]["Assert"])
+            .iter()
+            .flat_map(|v| match v {
+                Value::Tagged(t) => list(&t.value).first().map(|l| list(l).iter().map(|x| text(x).parse().unwrap()).collect::<Vec<u32>>()).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(allowed, fargate_memory(cpu), "WorkerSize{cpu}");
+    }
+}
+
+#[test]
+fn the_reaper_never_overlaps_itself() {
+    let t = template();
+    let f = &t["Resources"]["ReaperFunction"]["Properties"];
+    let timeout: u64 = text(&f["Timeout"]).parse().unwrap();
+    assert!(timeout < 60, "the reaper runs every minute; its timeout is {timeout} s");
+    assert_eq!(text(&f["ReservedConcurrentExecutions"]), "1");
+    assert_eq!(text(&f["EventInvokeConfig"]["MaximumRetryAttempts"]), "0");
+    let budget: u64 = text(&f["Environment"]["Variables"]["SWITCHYARD_REAPER_BUDGET_SECS"]).parse().unwrap();
+    assert!(budget + 10 <= timeout, "budget {budget} s leaves no time to finish within {timeout} s");
+}
+
+#[test]
+fn queue_visibility_fits_the_responder_timeout() {
+    // Lambda refuses a mapping from a queue whose visibility timeout is below the function
+    // timeout (AWS recommends 6x): the code's constants must match the template.
+    let t = template();
+    let own = &t["Resources"]["ResponderFunction"]["Properties"]["Timeout"];
+    let timeout = if own.is_null() { &t["Globals"]["Function"]["Timeout"] } else { own };
+    let responder: i32 = text(timeout).parse().unwrap();
+    assert_eq!(responder, switchyard_aws::queues::RESPONDER_TIMEOUT_S);
+    assert!(switchyard_aws::queues::RESPONDER_VISIBILITY_S >= 6 * responder);
+}
+
+#[test]
+fn inbound_mail_is_activated_and_its_dns_records_are_given() {
+    let t = template();
+    assert_eq!(t["Resources"]["InboundDomainIdentity"]["Type"].as_str(), Some("AWS::SES::EmailIdentity"));
+    for output in ["ReceiptRuleSetName", "InboundMxRecord", "InboundDkimRecords"] {
+        assert!(!t["Outputs"][output].is_null(), "output {output}");
+    }
+    let makefile = std::fs::read_to_string(format!("{}/../Makefile", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let deploy: String = makefile.split("\ndeploy:").nth(1).unwrap().split("\n\n").next().unwrap().to_string();
+    assert!(deploy.contains("scripts/activate-receipt-rules.py"), "make deploy must activate the rule set:\n{deploy}");
+    let readme = std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(readme.contains("inbound-smtp.") && readme.contains("DKIM"), "README documents the DNS records");
+}
+
+#[test]
+fn the_workspace_volume_is_writable_by_the_worker_user() {
+    // Fargate makes a task volume root-owned unless the image declares it (VOLUME) after
+    // giving it to the worker user.
+    let dockerfile = std::fs::read_to_string(format!("{}/../infra/worker.Dockerfile", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let chown = dockerfile.find("chown switchyard:switchyard /workspace").expect("chown of /workspace");
+    let volume = dockerfile.find("VOLUME [\"/workspace\"]").expect("VOLUME /workspace");
+    assert!(volume > chown, "VOLUME must come after the chown");
+    let t = template();
+    let c = &t["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    assert_eq!(text(&c["MountPoints"][0]["ContainerPath"]), "/workspace");
 }

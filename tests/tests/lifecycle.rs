@@ -18,7 +18,7 @@ use switchyard_tests::world::{token, world, ANN, WAIT};
 use switchyard_tests::{email, eventually, project, TestEnv};
 
 const TO: &str = "acme.site@in.example.com";
-const WRITE_JOB: &str = r#"printf '%s\n' "$SWITCHYARD_INSTRUCTION" >> notes.md; echo "wrote notes""#;
+const WRITE_JOB: &str = r#"printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" >> notes.md; echo "wrote notes""#;
 const TASK_EVENT: &str = include_str!("../fixtures/events/ecs-task-stopped.json");
 
 /// The out-queue messages as the SQS event a Lambda event source mapping would deliver.
@@ -99,6 +99,11 @@ async fn reply_email_is_threaded_and_replies_to_it_stay_in_the_session() -> anyh
     Ok(())
 }
 
+/// The ARN a Lambda event names for a queue URL.
+fn arn_of(url: &str) -> String {
+    format!("arn:aws:sqs:us-east-1:000000000000:{}", url.rsplit('/').next().unwrap_or_default())
+}
+
 #[tokio::test]
 async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
@@ -121,8 +126,8 @@ async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
     let msgs = env.queues().receive(c.in_url.as_deref().expect("in"), 10, 1, Some(60)).await?;
     let work = msgs.iter().find(|m| m.body.contains("\"type\":\"work\"")).expect("work message");
     let state = responder::State { orchestrator: o.clone(), mailer };
-    let event =
-        sqs_event(&[(work.id.clone(), work.body.clone())], "arn:aws:sqs:us-east-1:000000000000:t-dlq-x-g1.fifo");
+    let dlq_arn = arn_of(c.dlq_url.as_deref().expect("dlq"));
+    let event = sqs_event(&[(work.id.clone(), work.body.clone())], &dlq_arn);
     // WHEN the responder gets it from the DLQ
     let out = responder::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
     // THEN the command is failed with the dlq code and the sender is told
@@ -130,7 +135,7 @@ async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
     let cmd = env.store().get_command(&switchyard_core::ids::SessionId::parse(&r.session)?, 1).await?.expect("command");
     assert_eq!((cmd.status.as_str(), cmd.error_code.as_deref()), ("failed", Some("dlq")));
     // AND a poison body in the DLQ is dropped, not retried forever
-    let poison = sqs_event(&[("p".into(), "{garbage".into())], "arn:aws:sqs:us-east-1:000000000000:t-dlq-x-g1.fifo");
+    let poison = sqs_event(&[("p".into(), "{garbage".into())], &dlq_arn);
     assert!(responder::handle(&state, LambdaEvent::new(poison, Context::default()))
         .await
         .expect("handler")
@@ -141,7 +146,7 @@ async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn task_events_relaunch_a_killed_worker_when_work_waits() -> anyhow::Result<()> {
-    let job = r#"touch "$MARKS/started-$(date +%s%N)"; sleep 2; printf '%s\n' "$SWITCHYARD_INSTRUCTION" > result.txt"#;
+    let job = r#"touch "$MARKS/started-$(date +%s%N)"; sleep 2; printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > result.txt"#;
     let mut w = world(job, InterruptScope::Session, 600).await?;
     let state = task_events::State { orchestrator: w.o.clone() };
     let r = w.send(ANN, TO, "te1@x", "Finish me.").await?;

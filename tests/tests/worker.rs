@@ -9,7 +9,7 @@ use switchyard_tests::world::{relaunch, token, world, ANN, WAIT};
 use switchyard_tests::{eventually, git};
 
 const TO: &str = "acme.site@in.example.com";
-const WRITE_JOB: &str = r#"printf '%s\n' "$SWITCHYARD_INSTRUCTION" >> notes.md; echo "wrote notes""#;
+const WRITE_JOB: &str = r#"printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" >> notes.md; echo "wrote notes""#;
 
 #[tokio::test]
 async fn email_to_commit_on_branch_and_response() -> anyhow::Result<()> {
@@ -45,7 +45,7 @@ async fn email_to_commit_on_branch_and_response() -> anyhow::Result<()> {
 async fn two_sessions_of_one_container_run_side_by_side() -> anyhow::Result<()> {
     // The job waits (up to 10 s) until both sessions' jobs have started: both succeed
     // with "2" only if they really ran at the same time.
-    let job = r#"touch "$MARKS/$SWITCHYARD_SESSION_ID"; for i in $(seq 1 100); do [ "$(ls "$MARKS" | wc -l)" -ge 2 ] && break; sleep 0.1; done; ls "$MARKS" | wc -l | tr -d ' ' > seen.txt; printf '%s\n' "$SWITCHYARD_INSTRUCTION" > "own-$SWITCHYARD_SESSION_ID.txt""#;
+    let job = r#"touch "$MARKS/$SWITCHYARD_SESSION_ID"; for i in $(seq 1 100); do [ "$(ls "$MARKS" | wc -l)" -ge 2 ] && break; sleep 0.1; done; ls "$MARKS" | wc -l | tr -d ' ' > seen.txt; printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > "own-$SWITCHYARD_SESSION_ID.txt""#;
     let mut w = world(job, InterruptScope::Session, 600).await?;
     let a = w.send(ANN, TO, "a1@x", "Session A work.").await?;
     let b = w.send(ANN, TO, "b1@x", "Session B work.").await?;
@@ -68,7 +68,7 @@ async fn two_sessions_of_one_container_run_side_by_side() -> anyhow::Result<()> 
     Ok(())
 }
 
-const SLOW_OR_FAST: &str = r#"if [ "$SWITCHYARD_INSTRUCTION" = "slow" ]; then trap 'echo partial > partial.txt; exit 130' INT TERM; touch "$MARKS/started-$SWITCHYARD_SESSION_ID"; while true; do sleep 0.1; done; else printf '%s\n' "$SWITCHYARD_INSTRUCTION" > done.txt; fi"#;
+const SLOW_OR_FAST: &str = r#"if [ "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" = "slow" ]; then trap 'echo partial > partial.txt; exit 130' INT TERM; touch "$MARKS/started-$SWITCHYARD_SESSION_ID"; while true; do sleep 0.1; done; else printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > done.txt; fi"#;
 
 #[tokio::test]
 async fn follow_up_interrupts_the_running_job_of_its_session() -> anyhow::Result<()> {
@@ -115,7 +115,7 @@ async fn container_scope_interrupts_across_sessions() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn killed_worker_mid_job_is_retried_after_relaunch() -> anyhow::Result<()> {
-    let job = r#"touch "$MARKS/started-$(date +%s%N)"; sleep 2; printf '%s\n' "$SWITCHYARD_INSTRUCTION" > result.txt"#;
+    let job = r#"touch "$MARKS/started-$(date +%s%N)"; sleep 2; printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > result.txt"#;
     let mut w = world(job, InterruptScope::Session, 600).await?;
     let r = w.send(ANN, TO, "k1@x", "Survive a crash.").await?;
     eventually("job started", WAIT, || {

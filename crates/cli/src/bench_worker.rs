@@ -20,7 +20,7 @@ use crate::bench::{figure, percentile};
 use crate::config::CliConfig;
 use crate::provision;
 
-const JOB: &str = r#"case "$SWITCHYARD_INSTRUCTION" in
+const JOB: &str = r#"case "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" in
   slow) trap 'date +%s%N > "$MARKS/.int-$SWITCHYARD_COMMAND_ID"; mv "$MARKS/.int-$SWITCHYARD_COMMAND_ID" "$MARKS/int-$SWITCHYARD_COMMAND_ID"; exit 130' INT; touch "$MARKS/started-$SWITCHYARD_COMMAND_ID"; while :; do sleep 0.05; done;;
   *) touch "$MARKS/started-$SWITCHYARD_COMMAND_ID";;
 esac"#;

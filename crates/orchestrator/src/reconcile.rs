@@ -33,6 +33,10 @@ pub struct ReaperSettings {
     pub retire_after: Duration,
     /// Queues no container records are deleted after this age.
     pub orphan_age: Duration,
+    /// A pass starts no new container after this long (`SWITCHYARD_REAPER_BUDGET_SECS`), so
+    /// it ends inside its Lambda timeout and before the next scheduled pass; the rest wait
+    /// for that pass, which starts where this one stopped.
+    pub budget: Duration,
 }
 
 impl Default for ReaperSettings {
@@ -42,6 +46,7 @@ impl Default for ReaperSettings {
             start_timeout: Duration::from_secs(300),
             retire_after: Duration::from_secs(24 * 3600),
             orphan_age: Duration::from_secs(24 * 3600),
+            budget: Duration::from_secs(40),
         }
     }
 }
@@ -128,8 +133,16 @@ impl Orchestrator {
     #[instrument(skip(self, settings))]
     pub async fn reap(&self, settings: &ReaperSettings) -> Result<ReapReport, RouteError> {
         let mut report = ReapReport::default();
+        let started = tokio::time::Instant::now();
         let all = self.store.all_containers().await?;
-        for item in &all {
+        // Rotate the starting point with the clock so a pass cut short by its budget does
+        // not starve the same containers every time.
+        let offset = if all.is_empty() { 0 } else { (switchyard_aws::now_ms() / 60_000) as usize % all.len() };
+        for (i, item) in all.iter().cycle().skip(offset).take(all.len()).enumerate() {
+            if started.elapsed() > settings.budget {
+                report.errors.push(format!("budget reached; {} containers left for the next pass", all.len() - i));
+                break;
+            }
             if let Err(e) = self.reap_one(item, settings, &mut report).await {
                 warn!(container = %item.container_id, error = %e, "reaper: container skipped this pass");
                 switchyard_aws::metrics::count("ReaperErrors");

@@ -21,6 +21,8 @@ pub struct SentReply {
     pub to: String,
     /// Our Message-ID.
     pub message_id: String,
+    /// The Message-ID SES gave the mail (the one the recipient sees), recorded as an alias.
+    pub ses_message_id: String,
     /// The raw MIME message.
     pub raw: Vec<u8>,
 }
@@ -178,12 +180,13 @@ impl Orchestrator {
         };
         // Replies to our reply thread by In-Reply-To even if the client drops the token.
         // SES replaces our Message-ID with its own, so that one is what clients quote.
-        let aliases = [message_id.clone(), mailer.ses_message_id(&ses_id)];
+        let ses_message_id = mailer.ses_message_id(&ses_id);
+        let aliases = [message_id.clone(), ses_message_id.clone()];
         self.store.put_aliases(session.client(), &thread, &aliases).await?;
         info!(to = %r.reply.to, ses_message_id = %ses_id, "reply sent");
         Ok(Responded {
             recorded,
-            email: Some(SentReply { from: from.into(), to: r.reply.to.clone(), message_id, raw }),
+            email: Some(SentReply { from: from.into(), to: r.reply.to.clone(), message_id, ses_message_id, raw }),
             reply_error: None,
         })
     }

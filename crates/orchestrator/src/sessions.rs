@@ -5,7 +5,9 @@ use switchyard_aws::store::{apikey_pk, ApiKeyItem, SessionItem, META};
 use switchyard_core::ids::{validate_slug, ContainerId, SessionId, MAX_SLUG};
 use switchyard_core::messages::{encode, Close, Control, InMessage};
 
-use crate::containers::urls_of;
+use switchyard_core::container::ContainerStatus;
+
+use crate::containers::{status_of, urls_of};
 use crate::{Orchestrator, Rejection, RouteError};
 
 /// What to tell a session's container.
@@ -25,12 +27,24 @@ impl Orchestrator {
         let id = SessionId::parse(&session.session_id).map_err(|e| Rejection::InvalidName(e.to_string()))?;
         let container = ContainerId::from_stored(session.session_container.clone());
         let item = self.store.get_container(&container).await?;
-        let Some(urls) = urls_of(item.as_ref()) else {
-            // No queue set: nothing can be running or queued.
-            if what == SessionControl::Close {
-                self.store.set_session_status(&id, "closed").await?;
+        let live = matches!(
+            status_of(item.as_ref()),
+            Some(ContainerStatus::Starting | ContainerStatus::Running | ContainerStatus::Idle)
+        );
+        let urls = match urls_of(item.as_ref()) {
+            Some(urls) if live => urls,
+            _ => {
+                // No worker runs, so no job can be running: a message would only sit in
+                // `in` as backlog and make task-events or the reaper launch a task for it.
+                // A cancel's watermark (persisted) still drops queued work when a worker
+                // next starts; a closed session refuses new work from now on.
+                match what {
+                    SessionControl::Interrupt => {}
+                    SessionControl::Cancel => self.store.raise_cancel_watermark(&id, session.next_seq).await?,
+                    SessionControl::Close => self.store.set_session_status(&id, "closed").await?,
+                }
+                return Ok(());
             }
-            return Ok(());
         };
         let control = Control {
             session: session.session_id.clone(),

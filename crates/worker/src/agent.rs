@@ -29,6 +29,8 @@ pub enum Exit {
     Shutdown,
     /// Another launch took the container over.
     Superseded,
+    /// The `in` queue no longer exists (its set was retired): nothing can reach this worker.
+    QueueGone,
 }
 
 /// The loop's state.
@@ -37,7 +39,9 @@ struct Agent {
     id: ContainerId,
     slots: usize,
     running: HashMap<String, Handle>,
-    held: Vec<(Received, Work)>,
+    /// Work received for a busy session or without a free slot, with when its visibility
+    /// was last extended.
+    held: Vec<(Received, Work, tokio::time::Instant)>,
     jobs: JoinSet<Done>,
     closing: HashSet<String>,
     active: Arc<AtomicU32>,
@@ -101,12 +105,17 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
             1
         };
         let vis = Some(sh.visibility.as_secs() as i32);
+        let max = agent.receive_budget();
         tokio::select! {
             biased;
             _ = &mut shutdown => break Exit::Shutdown,
             _ = superseded.changed() => break Exit::Superseded,
-            got = sh.queues.receive(&sh.cfg.in_url, 10, wait, vis) => match got {
+            got = sh.queues.receive(&sh.cfg.in_url, max, wait, vis) => match got {
                 Ok(msgs) => for m in msgs { agent.handle(m).await },
+                Err(e) if e.is_queue_missing() => {
+                    warn!(container = %id, "the in queue is gone (queue set retired); exiting");
+                    break Exit::QueueGone;
+                }
                 Err(e) => {
                     warn!(error = %e, "receive failed; backing off");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -118,10 +127,10 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
     agent.drain(exit).await;
     heartbeat.abort();
     if exit == Exit::Shutdown {
-        let all = ContainerStatus::ALL;
+        let live = [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopping];
         match sh
             .store
-            .set_status(&id, Some(&token), &all, ContainerStatus::Stopped, Some("worker stopped (SIGTERM)"))
+            .set_status(&id, Some(&token), &live, ContainerStatus::Stopped, Some("worker stopped (SIGTERM)"))
             .await
         {
             Ok(()) | Err(AwsError::Conflict { .. }) => {}
@@ -186,9 +195,18 @@ impl Agent {
                 i += 1;
                 continue;
             }
-            let (m, w) = self.held.remove(i);
+            let (m, w, _) = self.held.remove(i);
             self.start(m, w);
         }
+    }
+
+    /// How many messages to receive: only what free slots can start, plus one so a control
+    /// message (interrupt, cancel) is never starved by a full worker. Every message received
+    /// and then released counts towards its redrive, so receiving more than we can run
+    /// would push queued work to the DLQ without it ever running.
+    fn receive_budget(&self) -> i32 {
+        let free = self.slots.saturating_sub(self.running.len() + self.held.len());
+        (free + 1).min(10) as i32
     }
 
     fn session_busy(&self, session: &str) -> bool {
@@ -223,7 +241,7 @@ impl Agent {
                     self.start(msg, w);
                 } else {
                     info!(session = %w.session, command = %w.command_id, "no free slot; holding");
-                    self.held.push((msg, w));
+                    self.held.push((msg, w, tokio::time::Instant::now()));
                 }
             }
             InMessage::Interrupt(c) => {
@@ -287,13 +305,18 @@ impl Agent {
         }
     }
 
-    async fn extend_held(&self) {
-        for (m, _) in &self.held {
-            let _ = self
-                .sh
-                .queues
-                .set_visibility(&self.sh.cfg.in_url, &m.receipt, self.sh.visibility.as_secs() as i32)
-                .await;
+    /// Extends held messages at a third of their visibility (not on every loop turn).
+    async fn extend_held(&mut self) {
+        let every = self.sh.visibility / 3;
+        for (m, _, extended) in &mut self.held {
+            if extended.elapsed() < every {
+                continue;
+            }
+            let secs = self.sh.visibility.as_secs() as i32;
+            if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, secs).await {
+                warn!(message = %m.id, error = %e, "held message not extended");
+            }
+            *extended = tokio::time::Instant::now();
         }
     }
 
@@ -344,7 +367,7 @@ impl Agent {
                 h.stop(StopReason::Shutdown);
             }
         }
-        for (m, _) in self.held.drain(..) {
+        for (m, _, _) in self.held.drain(..) {
             let _ = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, 0).await;
         }
         while let Some(res) = self.jobs.join_next().await {

@@ -1,16 +1,28 @@
 //! The container's git workspace: one clone of the project repo, one worktree per session
-//! on branch `thread-{ThreadId}`. Repo-level operations (fetch, worktree add/remove) are
-//! serialised; commits in different worktrees run side by side.
+//! on branch `thread-{ThreadId}`.
+//!
+//! Every operation that writes the shared repository — fetch, worktree add/remove, commit
+//! (it moves a branch ref) and push (it updates remote-tracking refs) — holds the repo
+//! lock; jobs in different worktrees still run side by side. Every git call has a time
+//! limit, automatic gc is off (a gc racing a commit in another worktree is how repos get
+//! corrupted), and lock files left by a killed worker are cleared before a worktree is used.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use switchyard_core::redact::redact_url_userinfo;
 use tokio::process::Command;
 use tokio::sync::Mutex;
+
+/// Time limit of a local git operation (status, add, commit, worktree).
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Time limit of a network git operation (clone, fetch, push).
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A git command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    /// git could not be started.
+    /// git could not be started (or a file could not be written).
     #[error("git could not start: {0}")]
     Spawn(#[from] std::io::Error),
     /// git exited non-zero.
@@ -22,6 +34,14 @@ pub enum GitError {
         status: String,
         /// Its stderr (tail).
         stderr: String,
+    },
+    /// git ran past its time limit and was killed.
+    #[error("git {args} did not finish within {} s", limit.as_secs())]
+    TimedOut {
+        /// The arguments.
+        args: String,
+        /// The limit.
+        limit: Duration,
     },
 }
 
@@ -40,25 +60,60 @@ pub struct Workspace {
     root: PathBuf,
     repo_url: String,
     default_branch: String,
+    /// Held by every write to the shared repository; `true` once the clone is ready.
     repo_lock: Mutex<bool>,
 }
 
-async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Switchyard", "-c", "user.email=switchyard@localhost", "-c", "commit.gpgsign=false"])
+fn tail(s: &str, n: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    chars[chars.len().saturating_sub(n)..].iter().collect()
+}
+
+/// Runs git with our fixed settings in `dir` (or without `-C` when `dir` is `None`).
+async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<String, GitError> {
+    let mut cmd = Command::new("git");
+    if let Some(d) = dir {
+        cmd.arg("-C").arg(d);
+    }
+    cmd.args(["-c", "user.name=Switchyard", "-c", "user.email=switchyard@localhost", "-c", "commit.gpgsign=false"])
+        .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .kill_on_drop(true)
-        .output()
-        .await?;
+        .kill_on_drop(true);
+    let shown = args.join(" ");
+    let out = match tokio::time::timeout(limit, cmd.output()).await {
+        Ok(out) => out?,
+        Err(_) => return Err(GitError::TimedOut { args: shown, limit }),
+    };
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: String = stderr.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(GitError::Failed { args: args.join(" "), status: out.status.to_string(), stderr: tail });
+        let stderr = redact_url_userinfo(&tail(&String::from_utf8_lossy(&out.stderr), 2000));
+        return Err(GitError::Failed { args: shown, status: out.status.to_string(), stderr });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    run_git(Some(dir), args, LOCAL_TIMEOUT).await
+}
+
+/// Removes lock files a killed git left behind under `git_dir` (only ever called while
+/// no git of ours can be running there).
+async fn clear_stale_locks(git_dir: &Path) {
+    for name in ["index.lock", "HEAD.lock", "packed-refs.lock", "shallow.lock", "config.lock"] {
+        let _ = tokio::fs::remove_file(git_dir.join(name)).await;
+    }
+    let mut stack = vec![git_dir.join("refs")];
+    while let Some(dir) = stack.pop() {
+        let Ok(mut entries) = tokio::fs::read_dir(&dir).await else { continue };
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let path = e.path();
+            if e.file_type().await.is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "lock") {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+        }
+    }
 }
 
 impl Workspace {
@@ -76,35 +131,50 @@ impl Workspace {
         self.root.join("sessions").join(session)
     }
 
+    /// Writes a command's instruction where its job reads it (outside every worktree, so
+    /// it is never committed); the caller removes it after the job.
+    pub async fn write_instruction(&self, command_id: &str, instruction: &str) -> Result<PathBuf, GitError> {
+        let dir = self.root.join("instructions");
+        tokio::fs::create_dir_all(&dir).await?;
+        let path = dir.join(format!("{command_id}.txt"));
+        tokio::fs::write(&path, instruction).await?;
+        Ok(path)
+    }
+
     /// Clones once, fetches, and returns the session's worktree on `branch`
     /// (from the remote branch if it exists, else from the default branch).
     pub async fn prepare(&self, session: &str, branch: &str) -> Result<PathBuf, GitError> {
-        let mut cloned = self.repo_lock.lock().await;
+        let mut ready = self.repo_lock.lock().await;
         let repo = self.clone_dir();
-        if !*cloned {
-            if !repo.join(".git").exists() {
+        if !*ready {
+            if repo.join(".git").exists() {
+                // A previous worker on this disk may have been killed mid-operation.
+                clear_stale_locks(&repo.join(".git")).await;
+            } else {
                 tokio::fs::create_dir_all(&self.root).await?;
-                let out = Command::new("git")
-                    .args(["clone", "--quiet", "--no-checkout", &self.repo_url])
-                    .arg(&repo)
-                    .env("GIT_TERMINAL_PROMPT", "0")
-                    .output()
-                    .await?;
-                if !out.status.success() {
-                    return Err(GitError::Failed {
-                        args: format!("clone {}", self.repo_url),
-                        status: out.status.to_string(),
-                        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                    });
-                }
+                let target = repo.to_string_lossy().into_owned();
+                run_git(None, &["clone", "--quiet", "--no-checkout", &self.repo_url, &target], NETWORK_TIMEOUT)
+                    .await
+                    // Never echo the URL: it may carry credentials.
+                    .map_err(|e| match e {
+                        GitError::Failed { status, stderr, .. } => {
+                            GitError::Failed { args: "clone".into(), status, stderr }
+                        }
+                        GitError::TimedOut { limit, .. } => GitError::TimedOut { args: "clone".into(), limit },
+                        other => other,
+                    })?;
             }
-            *cloned = true;
+            *ready = true;
         }
         let dir = self.worktree_dir(session);
         if dir.join(".git").exists() {
+            // Only this session's job uses its worktree, and none runs now.
+            if let Ok(git_dir) = git(&dir, &["rev-parse", "--absolute-git-dir"]).await {
+                clear_stale_locks(Path::new(git_dir.trim())).await;
+            }
             return Ok(dir);
         }
-        git(&repo, &["fetch", "--quiet", "origin"]).await?;
+        run_git(Some(&repo), &["fetch", "--quiet", "origin"], NETWORK_TIMEOUT).await?;
         let remote_branch = format!("origin/{branch}");
         let has_remote = git(&repo, &["rev-parse", "--verify", "--quiet", &remote_branch]).await.is_ok();
         let has_local =
@@ -113,6 +183,10 @@ impl Workspace {
         git(&repo, &["worktree", "prune"]).await?;
         if has_local {
             git(&repo, &["worktree", "add", "--quiet", &dir_s, branch]).await?;
+            if has_remote {
+                // A checkpoint pushed by another container may be ahead of our branch.
+                let _ = git(&dir, &["merge", "--ff-only", "--quiet", &remote_branch]).await;
+            }
         } else {
             let base = if has_remote { remote_branch } else { format!("origin/{}", self.default_branch) };
             git(&repo, &["worktree", "add", "--quiet", "--no-track", "-b", branch, &dir_s, &base]).await?;
@@ -129,6 +203,7 @@ impl Workspace {
         session: &str,
         command: &str,
     ) -> Result<Option<Commit>, GitError> {
+        let _guard = self.repo_lock.lock().await;
         git(dir, &["add", "--all"]).await?;
         let staged = git(dir, &["diff", "--cached", "--name-only"]).await?;
         let files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
@@ -144,7 +219,9 @@ impl Workspace {
 
     /// Pushes the session branch to the project remote.
     pub async fn push(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
-        git(dir, &["push", "--quiet", "origin", &format!("{branch}:refs/heads/{branch}")]).await?;
+        let _guard = self.repo_lock.lock().await;
+        let refspec = format!("{branch}:refs/heads/{branch}");
+        run_git(Some(dir), &["push", "--quiet", "origin", &refspec], NETWORK_TIMEOUT).await?;
         Ok(())
     }
 
@@ -156,5 +233,67 @@ impl Workspace {
             git(&self.clone_dir(), &["worktree", "remove", "--force", &dir.to_string_lossy()]).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git").arg("-C").arg(dir).args(args).status().map(|s| s.success());
+        assert_eq!(ok.ok(), Some(true), "git {args:?}");
+    }
+
+    /// A bare remote with one commit on `main`.
+    fn remote(root: &Path) -> PathBuf {
+        let seed = root.join("seed");
+        std::fs::create_dir_all(&seed).unwrap();
+        sh(&seed, &["init", "--quiet", "-b", "main"]);
+        std::fs::write(seed.join("README"), "hi\n").unwrap();
+        sh(&seed, &["add", "."]);
+        sh(&seed, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "seed"]);
+        let bare = root.join("remote.git");
+        sh(root, &["clone", "--quiet", "--bare", &seed.to_string_lossy(), &bare.to_string_lossy()]);
+        bare
+    }
+
+    #[tokio::test]
+    async fn a_stale_index_lock_in_a_reused_worktree_does_not_fail_later_commands() {
+        let root = std::env::temp_dir().join(format!("sy-git-{}", ulid::Ulid::new()));
+        let bare = remote(&root);
+        let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
+        let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
+        // GIVEN a worker killed mid-commit: its index.lock is left behind
+        let git_dir = git(&dir, &["rev-parse", "--absolute-git-dir"]).await.unwrap();
+        std::fs::write(Path::new(git_dir.trim()).join("index.lock"), "").unwrap();
+        // WHEN a new worker (a new Workspace on the same disk) reuses the worktree
+        let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
+        let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
+        std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+        // THEN the commit succeeds
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap();
+        assert_eq!(c.map(|c| c.files), Some(vec!["a.txt".to_string()]));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_clone_error_never_shows_the_repository_url() {
+        let root = std::env::temp_dir().join(format!("sy-git-{}", ulid::Ulid::new()));
+        let url = "https://user:s3cret-token@127.0.0.1:1/nothing.git";
+        let ws = Workspace::new(root.clone(), url.into(), "main".into());
+        let e = ws.prepare("acme-s1", "thread-s1").await.unwrap_err();
+        assert!(!e.to_string().contains("s3cret-token"), "{e}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn auto_gc_is_off_for_every_git_call() {
+        let root = std::env::temp_dir().join(format!("sy-git-{}", ulid::Ulid::new()));
+        let bare = remote(&root);
+        let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
+        let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
+        assert_eq!(git(&dir, &["config", "--get", "gc.auto"]).await.unwrap().trim(), "0");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -1,5 +1,5 @@
 //! The job runner: the project's command in the session worktree, in its own process
-//! group, instruction on stdin and in env, bounded output, maximum run time, and
+//! group, instruction on stdin and in a file, bounded output, maximum run time, and
 //! interrupt (SIGINT to the group, grace, then SIGKILL).
 
 use std::path::Path;
@@ -17,8 +17,11 @@ use tokio::sync::watch;
 pub struct JobSpec<'a> {
     /// `sh -c` command.
     pub command: &'a str,
-    /// Instruction (stdin and `SWITCHYARD_INSTRUCTION`).
+    /// Instruction (on stdin).
     pub instruction: &'a str,
+    /// The same instruction in a file (`SWITCHYARD_INSTRUCTION_FILE`): an environment string
+    /// is capped at 128 KiB by Linux (`MAX_ARG_STRLEN`), a file is not.
+    pub instruction_file: &'a Path,
     /// Session id.
     pub session: &'a str,
     /// Command id.
@@ -75,7 +78,7 @@ pub async fn run(
         .arg("-c")
         .arg(spec.command)
         .current_dir(dir)
-        .env("SWITCHYARD_INSTRUCTION", spec.instruction)
+        .env("SWITCHYARD_INSTRUCTION_FILE", spec.instruction_file)
         .env("SWITCHYARD_SESSION_ID", spec.session)
         .env("SWITCHYARD_COMMAND_ID", spec.command_id)
         .env("SWITCHYARD_BRANCH", spec.branch)

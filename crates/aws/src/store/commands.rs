@@ -119,6 +119,44 @@ impl Store {
         }
     }
 
+    /// Claims the right to start `seq` in its session: never a seq lower than the highest
+    /// already started (two routers may send seq 6 before seq 5; 5 must then not run after
+    /// 6). A retry of the same seq is allowed. `Ok(false)`: a newer command has started.
+    pub async fn claim_seq(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
+        let res = self
+            .update_session(id)
+            .update_expression("SET started_seq = :seq")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(started_seq) OR started_seq <= :seq)")
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        won(res)
+    }
+
+    /// Puts a running command back to `queued` after a graceful stop (SIGTERM, a newer
+    /// launch): the attempt does not count, and the checkpoint commit is remembered.
+    pub async fn release_command(&self, id: &SessionId, seq: u64, checkpoint: Option<&str>) -> Result<(), AwsError> {
+        let mut req = self
+            .update_command(id, seq)
+            .condition_expression("attribute_exists(pk) AND #st = :running")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0));
+        let mut set = "SET #st = :queued, attempts = if_not_exists(attempts, :zero) - :one".to_string();
+        if let Some(c) = checkpoint {
+            set.push_str(", checkpoint = :c");
+            req = req.expression_attribute_values(":c", s(c));
+        }
+        match req.update_expression(set).send().await {
+            Ok(_) => Ok(()),
+            // Already final or queued: nothing to release.
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
     /// Records the one final outcome of a command. `Ok(false)` if it already had one.
     pub async fn finish_command(
         &self,
