@@ -28,6 +28,7 @@ test: lint-infra ## all tests, against the emulator this starts itself
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) check -p switchyard-tests --features localstack --tests
 	$(CARGO) build -p switchyard-cli -p switchyard-worker   # executables the tests launch
+	$(EMU) .venv/bin/python scripts/test_moto_serve.py   # the emulator enforces the AWS rules we depend on
 	@mkdir -p .switchyard
 	@set -o pipefail; $(EMU) scripts/with-stack.sh $(CARGO) test --workspace --all-targets 2>&1 | tee .switchyard/test.log; status=$$?; \
 	  awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' .switchyard/test.log; \

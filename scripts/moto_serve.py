@@ -8,8 +8,8 @@ has no such race, so we serialise DynamoDB calls here and leave everything else
 (SQS long polls above all) concurrent.
 
 moto also accepts calls that real AWS rejects. The patches below (each a narrow wrapper
-around one moto response handler or backend method, so moto's own error rendering is
-used for every protocol) add the documented validations, each commented with the AWS
+around one moto backend or response-handler method, raising moto's own exception
+classes, so errors are rendered exactly as moto renders them for every protocol) add the documented validations, each commented with the AWS
 page that states the rule:
 
   Lambda  CreateEventSourceMapping / UpdateEventSourceMapping on SQS: queue visibility
@@ -31,19 +31,21 @@ usage: python scripts/moto_serve.py HOST PORT
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
+from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 
 from werkzeug.serving import run_simple
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from moto.core.exceptions import JsonRESTError
-from moto.awslambda.responses import LambdaResponse
+from moto.awslambda.models import LambdaBackend
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
     ItemSizeTooLarge,
@@ -96,6 +98,37 @@ def _wraps(cls, name):
     return deco
 
 
+class _ExpiringMap:
+    """key -> value, each entry dropped `ttl` seconds after it was set. Entries are kept
+    in insertion order, so expiry is amortised O(1) (the SDKs send a fresh idempotency
+    token with every call, so these maps see one entry per request). Not thread-safe:
+    callers hold a lock."""
+
+    def __init__(self, ttl):
+        self.ttl = ttl
+        self.entries = OrderedDict()  # key -> (expiry, value)
+
+    def _expire(self, now):
+        while self.entries:
+            key, (expiry, _) = next(iter(self.entries.items()))
+            if expiry > now:
+                break
+            del self.entries[key]
+
+    def get(self, key, now):
+        self._expire(now)
+        entry = self.entries.get(key)
+        return None if entry is None else entry[1]
+
+    def set(self, key, value, now):
+        self.entries.pop(key, None)
+        self.entries[key] = (now + self.ttl, value)
+
+
+def _fingerprint(params):
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
 # ======================================================================================
 # Lambda: event source mappings on SQS
 # ======================================================================================
@@ -121,7 +154,8 @@ def _check_sqs_event_source_mapping(lambda_backend, function_name, source_arn, b
     # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html
     # "BatchSize ... For standard queues, the maximum is 10,000. For FIFO queues, the
     # maximum is 10." and "MaximumBatchingWindowInSeconds ... Batching window is not
-    # supported for FIFO queues".
+    # supported for FIFO queues". (The messages for these three are not quoted in the
+    # docs; the FIFO one is the text AWS used when SQS batches were capped at 10.)
     if fifo and not 1 <= batch <= 10:
         raise _LambdaInvalidParameterValue("Maximum batch size must be between 1 and 10 inclusive")
     if not fifo and not 1 <= batch <= 10000:
@@ -158,27 +192,27 @@ def _check_sqs_event_source_mapping(lambda_backend, function_name, source_arn, b
         )
 
 
-@_wraps(LambdaResponse, "create_event_source_mapping")
-def _create_event_source_mapping(original, self):
-    spec = self.json_body
+# On the backend, so mappings created through CloudFormation (scripts/stack_emulator.py)
+# are validated too, as they are in AWS.
+@_wraps(LambdaBackend, "create_event_source_mapping")
+def _create_event_source_mapping(original, self, spec):
     _check_sqs_event_source_mapping(
-        self.backend,
+        self,
         spec.get("FunctionName"),
         spec.get("EventSourceArn"),
         spec.get("BatchSize"),
         spec.get("MaximumBatchingWindowInSeconds"),
     )
-    return original(self)
+    return original(self, spec)
 
 
-@_wraps(LambdaResponse, "update_event_source_mapping")
-def _update_event_source_mapping(original, self):
-    spec = self.json_body
-    esm = self.backend.get_event_source_mapping(self.path.rstrip("/").split("/")[-1])
+@_wraps(LambdaBackend, "update_event_source_mapping")
+def _update_event_source_mapping(original, self, uuid, spec):
+    esm = self.get_event_source_mapping(uuid)
     if esm is not None:
         # The update is validated against the mapping as it will be after the update.
         _check_sqs_event_source_mapping(
-            self.backend,
+            self,
             spec.get("FunctionName") or esm.function_arn,
             esm.event_source_arn,
             spec["BatchSize"] if "BatchSize" in spec else esm.batch_size,
@@ -186,7 +220,7 @@ def _update_event_source_mapping(original, self):
             if "MaximumBatchingWindowInSeconds" in spec
             else esm.max_batch_window,
         )
-    return original(self)
+    return original(self, uuid, spec)
 
 
 # ======================================================================================
@@ -194,10 +228,9 @@ def _update_event_source_mapping(original, self):
 # ======================================================================================
 
 _ecs_lock = threading.Lock()
-_ecs_tokens = {}  # (account, region, cluster, clientToken) -> (fingerprint, expiry, result)
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/ECS_Idempotency.html
 # "The RunTask client token has a time to live (TTL) of 24 hours."
-_ECS_TOKEN_TTL = 24 * 3600
+_ecs_tokens = _ExpiringMap(24 * 3600)  # (account, region, cluster, token) -> (fingerprint, result)
 
 
 @_wraps(EC2ContainerServiceResponse, "run_task")
@@ -220,7 +253,8 @@ def _run_task(original, self):
             raise InvalidParameterException("Container Overrides length must be at most 8192")
 
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
-    # count: "You can specify up to 10 tasks for each call."
+    # count: "You can specify up to 10 tasks for each call." (Error code per the API's
+    # InvalidParameterException; the exact AWS message is not documented.)
     count = raw.get("count", self._get_param("count"))
     if count is not None and not 1 <= int(count) <= 10:
         raise InvalidParameterException(f"count must be between 1 and 10 (inclusive); {count} was given")
@@ -236,21 +270,19 @@ def _run_task(original, self):
         return original(self)
     cluster = str(raw.get("cluster") or "default").rsplit("/", 1)[-1]
     key = (self.current_account, self.region, cluster, token)
-    fingerprint = json.dumps({k: v for k, v in raw.items() if k != "clientToken"}, sort_keys=True)
+    fingerprint = _fingerprint({k: v for k, v in raw.items() if k != "clientToken"})
     with _ecs_lock:
         now = time.monotonic()
-        for k in [k for k, v in _ecs_tokens.items() if v[1] < now]:
-            del _ecs_tokens[k]
-        hit = _ecs_tokens.get(key)
+        hit = _ecs_tokens.get(key, now)
         if hit is not None:
             if hit[0] != fingerprint:
                 raise ECSException(
                     "ConflictException",
                     "The specified client token has already been used in a RunTask request with different parameters.",
                 )
-            return hit[2]
+            return hit[1]
         result = original(self)
-        _ecs_tokens[key] = (fingerprint, now + _ECS_TOKEN_TTL, result)
+        _ecs_tokens.set(key, (fingerprint, result), now)
         return result
 
 
@@ -261,8 +293,8 @@ def _run_task(original, self):
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
 # "The maximum allowed individual message size and the maximum total payload size (the
 # sum of the individual lengths of all of the batched messages) are both 1 MiB
-# 1,048,576 bytes." (SQS raised this from 256 KiB in 2025; a queue's own
-# MaximumMessageSize attribute, 1,024..1,048,576 bytes, can lower the per-message limit.)
+# 1,048,576 bytes." (Formerly 256 KiB = 262,144 bytes. A queue's own MaximumMessageSize
+# attribute, 1,024..1,048,576 bytes, default 1,048,576, lowers the per-message limit.)
 _SQS_MAX_BATCH_BYTES = 1_048_576
 _SQS_MAX_BATCH_ENTRIES = 10
 _SQS_MAX_VISIBILITY = 43_200
@@ -332,14 +364,31 @@ def _send_message_batch(original, self, queue_name, entries):
 def _change_message_visibility(original, self, queue_name, receipt_handle, visibility_timeout):
     # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html
     # VisibilityTimeout: "Values range: 0 to 43200. Maximum: 12 hours."
-    # (moto already rejects > 43200 in its response layer; this adds < 0 and covers
-    # ChangeMessageVisibilityBatch entries, which land here too.)
+    # (moto already rejects > 43200 in its response layer; this adds < 0.)
     value = int(visibility_timeout)
     if not 0 <= value <= _SQS_MAX_VISIBILITY:
         raise InvalidParameterValue(
             f"Value {value} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and {_SQS_MAX_VISIBILITY}."
         )
     return original(self, queue_name, receipt_handle, visibility_timeout)
+
+
+@_wraps(SQSBackend, "change_message_visibility_batch")
+def _change_message_visibility_batch(original, self, queue_name, entries):
+    # Same range per entry; in a batch a bad entry is a per-entry failure (moto reports
+    # > 43200 that way already, with this message), not a failed request.
+    def valid(entry):
+        try:
+            return 0 <= int(entry["VisibilityTimeout"]) <= _SQS_MAX_VISIBILITY
+        except (KeyError, TypeError, ValueError):
+            return True  # let moto report it as it does
+    success, failed = original(self, queue_name, [e for e in entries if valid(e)])
+    failed = failed + [
+        {"Id": e["Id"], "SenderFault": True, "Code": "InvalidParameterValue", "Message": "Visibility timeout invalid"}
+        for e in entries
+        if not valid(e)
+    ]
+    return success, failed
 
 
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
@@ -349,7 +398,7 @@ def _change_message_visibility(original, self, queue_name, receipt_handle, visib
 # Real SQS answers such a duplicate with the first message's MessageId (and sequence
 # number), for the whole interval, even if the first message was already deleted. moto
 # only compares against messages still in the queue and answers a fresh MessageId.
-_SQS_DEDUP_MS = 5 * 60 * 1000
+_SQS_DEDUP_SECONDS = 5 * 60
 _sqs_dedup_lock = threading.Lock()
 
 
@@ -360,17 +409,16 @@ def _add_message(original, self, message):
     # DeduplicationScope "messageGroup" (high-throughput FIFO) scopes IDs to the group.
     group = message.group_id if getattr(self, "deduplication_scope", "queue") == "messageGroup" else None
     key = (group, message.deduplication_id)
-    now = int(message.sent_timestamp or time.time() * 1000)
+    now = time.monotonic()
     with _sqs_dedup_lock:
-        seen = self.__dict__.setdefault("_switchyard_dedup", {})
-        if len(seen) > 1000:
-            for k in [k for k, v in seen.items() if now - v[0] >= _SQS_DEDUP_MS]:
-                del seen[k]
-        hit = seen.get(key)
-        if hit is not None and now - hit[0] < _SQS_DEDUP_MS:
-            message.id, message.sequence_number = hit[1], hit[2]
+        seen = self.__dict__.get("_switchyard_dedup")
+        if seen is None:
+            seen = self.__dict__["_switchyard_dedup"] = _ExpiringMap(_SQS_DEDUP_SECONDS)
+        hit = seen.get(key, now)
+        if hit is not None:
+            message.id, message.sequence_number = hit
             return None
-        seen[key] = (now, message.id, message.sequence_number)
+        seen.set(key, (message.id, message.sequence_number), now)
     return original(self, message)
 
 
@@ -477,10 +525,10 @@ def _batch_write_item(original, self):
 # token but a change in other parameters within the 10-minute idempotency window,
 # DynamoDB returns an IdempotentParameterMismatch exception." Length 1..36.
 # TransactItems: "An ordered array of up to 100 TransactWriteItem objects".
-_DDB_TOKEN_TTL = 10 * 60
 _DDB_TOKEN_MAX_LEN = 36
 _DDB_MAX_TRANSACT_ITEMS = 100
-_ddb_tokens = {}  # (account, region, token) -> (fingerprint, expiry, result); under _dynamodb
+_ddb_tokens = _ExpiringMap(10 * 60)  # (account, region, token) -> (fingerprint, result)
+_ddb_tokens_lock = threading.Lock()  # DynamoDB calls are serialised anyway; belt and braces
 
 
 class _IdempotentParameterMismatch(JsonRESTError):
@@ -516,19 +564,17 @@ def _transact_write_items(original, self):
 
     if token is None:
         return original(self)
-    now = time.monotonic()
-    for k in [k for k, v in _ddb_tokens.items() if v[1] < now]:
-        del _ddb_tokens[k]
     key = (self.current_account, self.region, token)
-    fingerprint = json.dumps({k: v for k, v in self.body.items() if k != "ClientRequestToken"}, sort_keys=True, default=str)
-    hit = _ddb_tokens.get(key)
-    if hit is not None:
-        if hit[0] != fingerprint:
-            raise _IdempotentParameterMismatch()
-        return hit[2]  # same request: success, nothing applied again
-    result = original(self)  # only a successful transaction consumes the token
-    _ddb_tokens[key] = (fingerprint, now + _DDB_TOKEN_TTL, result)
-    return result
+    fingerprint = _fingerprint({k: v for k, v in self.body.items() if k != "ClientRequestToken"})
+    with _ddb_tokens_lock:
+        hit = _ddb_tokens.get(key, time.monotonic())
+        if hit is not None:
+            if hit[0] != fingerprint:
+                raise _IdempotentParameterMismatch()
+            return hit[1]  # same request: success, nothing applied again
+        result = original(self)  # only a successful transaction consumes the token
+        _ddb_tokens.set(key, (fingerprint, result), time.monotonic())
+        return result
 
 
 class _PreImage:
@@ -589,9 +635,11 @@ def _item_key_values(backend, table, key):
 
 @_wraps(DynamoDBBackend, "update_item")
 def _update_item(original, self, table_name, key, *args, **kwargs):
-    """UpdateItem is atomic in AWS, and the resulting item must fit the size limit.
-    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html
-    (moto mutates the stored item in place, so keep an O(item) pre-image.)"""
+    """UpdateItem is atomic in AWS, and the resulting item must fit the 400 KB limit
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Constraints.html);
+    AWS's message for an update is "Item size to update has exceeded the maximum allowed
+    size" (listed under ValidationError in API_TransactWriteItems.html). moto mutates the
+    stored item in place, so keep an O(item) pre-image and put it back on any failure."""
     table = self.get_table(table_name)
     keys = _item_key_values(self, table, key)
     if keys is None:

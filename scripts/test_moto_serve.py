@@ -348,6 +348,16 @@ class SqsLimitsTest(AwsTestCase):
         self.assertAwsError("InvalidParameterValue", self.sqs.change_message_visibility, QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=43201)
         self.assertAwsError("InvalidParameterValue", self.sqs.change_message_visibility, QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=-1)
         self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=600)
+        batch = self.sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": "ok", "ReceiptHandle": handle, "VisibilityTimeout": 300},
+                {"Id": "neg", "ReceiptHandle": handle, "VisibilityTimeout": -5},
+                {"Id": "big", "ReceiptHandle": handle, "VisibilityTimeout": 43201},
+            ],
+        )
+        self.assertEqual([e["Id"] for e in batch["Successful"]], ["ok"])
+        self.assertEqual(sorted(e["Id"] for e in batch["Failed"]), ["big", "neg"])
 
     def test_fifo_duplicate_returns_first_message_id(self):
         url = self.queue(fifo=True)
@@ -558,9 +568,12 @@ class DynamoDbTransactionTest(DynamoDbTestBase):
         self.seed(table)
         before = self.scan(table)
         gsi_before = (self.gsi(table, "g"), self.gsi(table, "h"))
-        err = self.assertAwsError("TransactionCanceledException", self.ddb.transact_write_items, TransactItems=self.actions(table, "closed"))
+        actions = self.actions(table, "closed")
+        actions[-1]["ConditionCheck"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        err = self.assertAwsError("TransactionCanceledException", self.ddb.transact_write_items, TransactItems=actions)
         reasons = [r["Code"] for r in err.response["CancellationReasons"]]
         self.assertEqual(reasons, ["None", "None", "None", "None", "ConditionalCheckFailed"])
+        self.assertEqual(err.response["CancellationReasons"][-1]["Item"]["state"], S("open"))
         self.assertEqual(self.scan(table), before)
         self.assertIsNone(self.get(table, "new"))
         self.assertEqual(self.get(table, "del")["v"], S("keep me"))

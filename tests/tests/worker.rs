@@ -200,23 +200,33 @@ async fn idle_container_stops_and_wakes_on_the_next_message() -> anyhow::Result<
 }
 
 #[tokio::test]
-async fn sigterm_during_a_job_saves_and_reports_partial_work() -> anyhow::Result<()> {
-    let mut w = world(SLOW_OR_FAST, InterruptScope::Session, 600).await?;
-    let r = w.send(ANN, TO, "t1@x", "slow").await?;
+async fn sigterm_during_a_job_checkpoints_and_the_instruction_runs_again() -> anyhow::Result<()> {
+    // A job that is slow on its first run and fast once a checkpoint of it exists.
+    let job = r#"if [ -f partial.txt ]; then printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > done.txt; else trap 'echo partial > partial.txt; exit 130' INT TERM; touch "$MARKS/started-$SWITCHYARD_SESSION_ID"; while true; do sleep 0.1; done; fi"#;
+    let mut w = world(job, InterruptScope::Session, 600).await?;
+    let r = w.send(ANN, TO, "t1@x", "Finish the page.").await?;
     w.wait_mark(&format!("started-{}", r.session)).await?;
-    // WHEN the container is stopped (SIGTERM)
+    // WHEN the container is stopped (SIGTERM: scale-in, maintenance, the reaper)
     let task = w.launcher.running().pop().expect("a task");
     switchyard_aws::launcher::Launcher::stop(w.launcher.as_ref(), &task, "scale in").await?;
-    // THEN the partial work is committed and reported before the worker exits 0
-    let rs = w.responses(&r, 1).await?;
-    assert_eq!(rs[0].outcome, Outcome::Interrupted);
-    assert_eq!(rs[0].files_changed, vec!["partial.txt"]);
-    assert!(rs[0].summary.contains("stopping"), "{}", rs[0].summary);
     let exit = w.next_exit().await?;
     assert_eq!(exit.exit_code, Some(0));
+    // THEN no outcome is reported: the partial work is pushed as a checkpoint and the
+    // command is queued again, its attempt not counted
+    let c = w.command(&r).await?;
+    assert_eq!((c.status.as_str(), c.attempts), ("queued", 0), "{c:?}");
+    let branch = format!("thread-{}", r.thread);
+    assert_eq!(w.branch_file(&branch, "partial.txt").as_deref(), Some("partial\n"));
+    let log = git(&w.remote, &["log", "--format=%s", &branch])?;
+    assert!(log.lines().next().unwrap_or_default().starts_with("switchyard: checkpoint"), "{log}");
     let id = ContainerId::from_stored(r.container.clone());
     assert_eq!(w.env.store().get_container(&id).await?.and_then(|c| c.container_status).as_deref(), Some("stopped"));
-    assert_eq!(w.branch_file(&format!("thread-{}", r.thread), "partial.txt").as_deref(), Some("partial\n"));
+    // AND the released message runs to success on the next worker, from the checkpoint
+    relaunch(&w, &r).await?;
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded);
+    assert_eq!(w.branch_file(&branch, "done.txt").as_deref(), Some("Finish the page.\n"));
+    assert_eq!(w.command(&r).await?.attempts, 1);
     w.stop_all().await;
     Ok(())
 }

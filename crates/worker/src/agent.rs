@@ -106,11 +106,19 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
         };
         let vis = Some(sh.visibility.as_secs() as i32);
         let max = agent.receive_budget();
+        let receive = async {
+            if max == 0 {
+                // Full: nothing is received until a job ends (checked every 200 ms).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return Ok(Vec::new());
+            }
+            sh.queues.receive(&sh.cfg.in_url, max, wait, vis).await
+        };
         tokio::select! {
             biased;
             _ = &mut shutdown => break Exit::Shutdown,
             _ = superseded.changed() => break Exit::Superseded,
-            got = sh.queues.receive(&sh.cfg.in_url, max, wait, vis) => match got {
+            got = receive => match got {
                 Ok(msgs) => for m in msgs { agent.handle(m).await },
                 Err(e) if e.is_queue_missing() => {
                     warn!(container = %id, "the in queue is gone (queue set retired); exiting");
@@ -200,11 +208,15 @@ impl Agent {
         }
     }
 
-    /// How many messages to receive: only what free slots can start, plus one so a control
-    /// message (interrupt, cancel) is never starved by a full worker. Every message received
-    /// and then released counts towards its redrive, so receiving more than we can run
-    /// would push queued work to the DLQ without it ever running.
+    /// How many messages to receive: what free slots can start, plus one while fewer than
+    /// `slots` messages are held, so the interrupt that comes with a busy session's newer
+    /// work still gets through. Every message received and later released (a restart)
+    /// counts towards its redrive, so a worker never takes more than twice what it can run;
+    /// a full worker (every slot running, `slots` held) receives nothing until a job ends.
     fn receive_budget(&self) -> i32 {
+        if self.held.len() >= self.slots {
+            return 0;
+        }
         let free = self.slots.saturating_sub(self.running.len() + self.held.len());
         (free + 1).min(10) as i32
     }
