@@ -95,7 +95,10 @@ async fn out_and_dlq_suit_the_responder_and_out_dead_letters() -> anyhow::Result
     }
     let redrive = queue_attr(&env, &out, QueueAttributeName::RedrivePolicy).await?;
     let policy: serde_json::Value = serde_json::from_str(&redrive)?;
-    assert_eq!(policy["deadLetterTargetArn"].as_str(), Some(queue_attr(&env, &dlq, QueueAttributeName::QueueArn).await?.as_str()));
+    assert_eq!(
+        policy["deadLetterTargetArn"].as_str(),
+        Some(queue_attr(&env, &dlq, QueueAttributeName::QueueArn).await?.as_str())
+    );
     Ok(())
 }
 
@@ -118,7 +121,8 @@ async fn permanent_ses_errors_and_dead_lettered_responses_are_recorded_not_retri
     assert_eq!(cmd.status, "succeeded");
     assert!(cmd.reply_error.is_some());
     // AND a response that reached the DLQ is recorded the same way, never re-sent
-    let r2 = route_email(&o, &format!("{}@x", unique()), &format!("acme.site+t.{}@in.example.com", r.thread), "Again").await?;
+    let r2 = route_email(&o, &format!("{}@x", unique()), &format!("acme.site+t.{}@in.example.com", r.thread), "Again")
+        .await?;
     let dlq_url = c.dlq_url.clone().expect("dlq");
     let res = responder::handle_record(&state, &record("m2", &encode(&succeeded(&r2, Some(TO))), &dlq_url)).await?;
     assert!(res.email.is_none() && res.reply_error.is_some());
@@ -326,7 +330,10 @@ async fn a_duplicate_delivery_resends_the_stored_command_of_the_stored_session()
     let dup = route_email(&o, &id, &token, "Other words").await?;
     // THEN it is the first command, in the first session
     assert_eq!(dup.status, RouteStatus::Duplicate);
-    assert_eq!((dup.session.as_str(), dup.command_id.as_str(), dup.seq), (first.session.as_str(), first.command_id.as_str(), first.seq));
+    assert_eq!(
+        (dup.session.as_str(), dup.command_id.as_str(), dup.seq),
+        (first.session.as_str(), first.command_id.as_str(), first.seq)
+    );
     let cmds = env.store().list_commands(&SessionId::parse(&other.session)?).await?;
     assert_eq!(cmds.len(), 1, "nothing was appended to the other session");
     Ok(())

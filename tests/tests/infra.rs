@@ -203,16 +203,24 @@ fn fargate_memory(cpu: u32) -> Vec<u32> {
 #[test]
 fn worker_cpu_and_memory_are_checked_as_fargate_pairs() {
     let t = template();
-    let cpus: Vec<u32> = list(&t["Parameters"]["WorkerCpu"]["AllowedValues"]).iter().map(|v| text(v).parse().unwrap()).collect();
+    let cpus: Vec<u32> =
+        list(&t["Parameters"]["WorkerCpu"]["AllowedValues"]).iter().map(|v| text(v).parse().unwrap()).collect();
     let default = (text(&t["Parameters"]["WorkerCpu"]["Default"]), text(&t["Parameters"]["WorkerMemory"]["Default"]));
     assert!(fargate_memory(default.0.parse().unwrap()).contains(&default.1.parse().unwrap()), "{default:?}");
     for cpu in cpus {
         let rule = &t["Rules"][format!("WorkerSize{cpu}").as_str()];
-        assert_eq!(text(&rule["RuleCondition"]), format!("!Equals Ref WorkerCpu,{cpu}").replace("Ref ", "!Ref "), "{cpu}");
+        assert_eq!(
+            text(&rule["RuleCondition"]),
+            format!("!Equals Ref WorkerCpu,{cpu}").replace("Ref ", "!Ref "),
+            "{cpu}"
+        );
         let allowed: Vec<u32> = list(&rule["Assertions"][0]["Assert"])
             .iter()
             .flat_map(|v| match v {
-                Value::Tagged(t) => list(&t.value).first().map(|l| list(l).iter().map(|x| text(x).parse().unwrap()).collect::<Vec<u32>>()).unwrap_or_default(),
+                Value::Tagged(t) => list(&t.value)
+                    .first()
+                    .map(|l| list(l).iter().map(|x| text(x).parse().unwrap()).collect::<Vec<u32>>())
+                    .unwrap_or_default(),
                 _ => Vec::new(),
             })
             .collect();
@@ -262,7 +270,8 @@ fn inbound_mail_is_activated_and_its_dns_records_are_given() {
 fn the_workspace_volume_is_writable_by_the_worker_user() {
     // Fargate makes a task volume root-owned unless the image declares it (VOLUME) after
     // giving it to the worker user.
-    let dockerfile = std::fs::read_to_string(format!("{}/../infra/worker.Dockerfile", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let dockerfile =
+        std::fs::read_to_string(format!("{}/../infra/worker.Dockerfile", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let chown = dockerfile.find("chown switchyard:switchyard /workspace").expect("chown of /workspace");
     let volume = dockerfile.find("VOLUME [\"/workspace\"]").expect("VOLUME /workspace");
     assert!(volume > chown, "VOLUME must come after the chown");

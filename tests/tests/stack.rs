@@ -46,9 +46,14 @@ async fn routing_on_the_stack_resources() -> anyhow::Result<()> {
 async fn worker_on_the_stack_resources() -> anyhow::Result<()> {
     let env = TestEnv::from_stack().await?;
     let client = unique();
-    let mut w =
-        world_in(env, &client, r#"printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > stack.txt"#, InterruptScope::Session, 600)
-            .await?;
+    let mut w = world_in(
+        env,
+        &client,
+        r#"printf '%s\n' "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" > stack.txt"#,
+        InterruptScope::Session,
+        600,
+    )
+    .await?;
     let r = w
         .send(ANN, &format!("{client}.site@in.example.com"), &format!("{client}-w@x"), "Commit through the stack.")
         .await?;

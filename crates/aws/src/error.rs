@@ -91,7 +91,8 @@ impl AwsError {
 
     /// Whether a retry of the same call may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::PartialBatch { .. }) && !self.is_queue_missing()
+        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::PartialBatch { .. })
+            && !self.is_queue_missing()
     }
 }
 

@@ -104,9 +104,7 @@ impl Queues {
             )
             .await?;
         let arn = self.arn(&dlq_url).await?;
-        let redrive = |max: u32| {
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string()
-        };
+        let redrive = |max: u32| serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max }).to_string();
         let in_url = self
             .create(
                 &queue_name(&self.prefix, QueueKind::In, container, generation),

@@ -130,7 +130,8 @@ fn build(parsed: ParsedEmail, address: ProjectAddress, spf: Verdict, dkim: Verdi
 mod tests {
     use super::*;
 
-    const RAW: &[u8] = b"From: Ann <ann@corp.example>\r\nTo: John Smith <john.smith@corp.com>, acme.site@in.example.com\r\n\
+    const RAW: &[u8] =
+        b"From: Ann <ann@corp.example>\r\nTo: John Smith <john.smith@corp.com>, acme.site@in.example.com\r\n\
 Subject: s\r\nMessage-ID: <m1@corp.example>\r\n\r\nPlease fix the header.\r\n";
 
     fn envelope(recipients: &[String]) -> Envelope<'_> {

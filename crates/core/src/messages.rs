@@ -66,8 +66,7 @@ impl ReplyContext {
     pub fn bounded(mut self) -> Self {
         self.subject = clip(&self.subject, limits::MAX_SUBJECT_CHARS);
         let skip = self.references.len().saturating_sub(limits::MAX_REFERENCES);
-        self.references =
-            self.references.iter().skip(skip).map(|r| clip(r, limits::MAX_MESSAGE_ID_CHARS)).collect();
+        self.references = self.references.iter().skip(skip).map(|r| clip(r, limits::MAX_MESSAGE_ID_CHARS)).collect();
         self.message_id = self.message_id.map(|m| clip(&m, limits::MAX_MESSAGE_ID_CHARS));
         self
     }
@@ -278,7 +277,8 @@ mod tests {
             reply_address: Some("a".repeat(254)),
         }
         .bounded();
-        let instruction = clean_instruction(&format!("{}{}", "\u{1}".repeat(1000), quote(limits::MAX_INSTRUCTION_BYTES)));
+        let instruction =
+            clean_instruction(&format!("{}{}", "\u{1}".repeat(1000), quote(limits::MAX_INSTRUCTION_BYTES)));
         assert_eq!(instruction.len(), limits::MAX_INSTRUCTION_BYTES);
         let work = Work {
             session: "s".repeat(80),
@@ -292,7 +292,8 @@ mod tests {
             source: Source::Email,
             reply,
         };
-        let control = Control { session: "s".repeat(80), before_seq: u64::MAX, reason: "r".repeat(100), by_command: None };
+        let control =
+            Control { session: "s".repeat(80), before_seq: u64::MAX, reason: "r".repeat(100), by_command: None };
         let total = encode(&InMessage::Work(work)).len() + encode(&InMessage::Interrupt(control)).len();
         assert!(total < 256 * 1024, "{total} bytes");
     }

@@ -29,8 +29,14 @@ mod tests {
     #[test]
     fn user_info_is_removed_wherever_a_url_appears() {
         let table = [
-            ("fatal: unable to access 'https://ann:tok3n@git.example/x.git/': 403", "fatal: unable to access 'https://***@git.example/x.git/': 403"),
-            ("https://x-access-token:abc@github.com/a/b https://ok.example/c", "https://***@github.com/a/b https://ok.example/c"),
+            (
+                "fatal: unable to access 'https://ann:tok3n@git.example/x.git/': 403",
+                "fatal: unable to access 'https://***@git.example/x.git/': 403",
+            ),
+            (
+                "https://x-access-token:abc@github.com/a/b https://ok.example/c",
+                "https://***@github.com/a/b https://ok.example/c",
+            ),
             ("ssh://git@host/repo", "ssh://***@host/repo"),
             ("no url here", "no url here"),
             ("mail ann@corp.example about https://host/p@x", "mail ann@corp.example about https://host/p@x"),

@@ -6,8 +6,8 @@ use switchyard_aws::store::{ClaimOutcome, ContainerItem, QueueUrls};
 use switchyard_core::container::{
     accepts_work, launch_retry, needs_launch, ContainerStatus, LaunchRetry, MAX_LAUNCH_FAILURES,
 };
-use switchyard_core::messages::{bounded_text, decode, encode, InMessage, Outcome, Response, Timings};
 use switchyard_core::ids::ContainerId;
+use switchyard_core::messages::{bounded_text, decode, encode, InMessage, Outcome, Response, Timings};
 use tracing::{info, warn};
 
 use crate::{Orchestrator, RouteError};

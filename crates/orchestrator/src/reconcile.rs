@@ -156,7 +156,12 @@ impl Orchestrator {
         Ok(report)
     }
 
-    async fn reap_one(&self, item: &ContainerItem, s: &ReaperSettings, report: &mut ReapReport) -> Result<(), RouteError> {
+    async fn reap_one(
+        &self,
+        item: &ContainerItem,
+        s: &ReaperSettings,
+        report: &mut ReapReport,
+    ) -> Result<(), RouteError> {
         let now = switchyard_aws::now_ms();
         let id = ContainerId::from_stored(item.container_id.clone());
         let token = item.launch_token.as_deref();
@@ -206,10 +211,11 @@ impl Orchestrator {
             Some(ContainerStatus::Stopped | ContainerStatus::Failed) => {
                 if self.relaunch_if_backlog(&id, item).await? {
                     report.relaunched.push(id.to_string());
-                } else if status_of(Some(item)) == Some(ContainerStatus::Stopped) && self.retirable(item, s, now).await? {
-                    if self.retire(&id, item).await? {
-                        report.retired.push(id.to_string());
-                    }
+                } else if status_of(Some(item)) == Some(ContainerStatus::Stopped)
+                    && self.retirable(item, s, now).await?
+                    && self.retire(&id, item).await?
+                {
+                    report.retired.push(id.to_string());
                 }
             }
             Some(ContainerStatus::Retiring) => {
@@ -229,7 +235,9 @@ impl Orchestrator {
     /// generation. Returns whether the set was deleted.
     async fn retire(&self, id: &ContainerId, item: &ContainerItem) -> Result<bool, RouteError> {
         let Some(u) = urls_of(Some(item)) else { return Ok(false) };
-        if status_of(Some(item)) == Some(ContainerStatus::Stopped) && !self.store.begin_retire(id, item.generation).await? {
+        if status_of(Some(item)) == Some(ContainerStatus::Stopped)
+            && !self.store.begin_retire(id, item.generation).await?
+        {
             return Ok(false);
         }
         for url in [&u.in_url, &u.out_url, &u.dlq_url] {

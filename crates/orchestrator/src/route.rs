@@ -136,7 +136,11 @@ impl Orchestrator {
     }
 
     /// Thread rules 1–4 for email; the session in the path (or a new one) for the API.
-    async fn resolve_thread(&self, inbound: &Inbound, user: &str) -> Result<(ThreadId, Option<ThreadRule>), RouteError> {
+    async fn resolve_thread(
+        &self,
+        inbound: &Inbound,
+        user: &str,
+    ) -> Result<(ThreadId, Option<ThreadRule>), RouteError> {
         Ok(match &inbound.thread {
             ThreadHint::Email { token, candidates } => {
                 let known = match token {
@@ -378,7 +382,11 @@ fn batch(work: &Work) -> [OutgoingMessage; 2] {
             dedup: format!("i-{}", work.command_id),
             body: encode(&InMessage::Interrupt(control)),
         },
-        OutgoingMessage { group: work.session.clone(), dedup: work.command_id.clone(), body: encode(&InMessage::Work(work.clone())) },
+        OutgoingMessage {
+            group: work.session.clone(),
+            dedup: work.command_id.clone(),
+            body: encode(&InMessage::Work(work.clone())),
+        },
     ]
 }
 

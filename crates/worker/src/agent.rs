@@ -135,7 +135,8 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
     agent.drain(exit).await;
     heartbeat.abort();
     if exit == Exit::Shutdown {
-        let live = [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopping];
+        let live =
+            [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopping];
         match sh
             .store
             .set_status(&id, Some(&token), &live, ContainerStatus::Stopped, Some("worker stopped (SIGTERM)"))

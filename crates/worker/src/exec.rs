@@ -119,7 +119,8 @@ pub async fn execute(
         warn!(message = %msg.id, session = %work.session, "work names an invalid session; leaving it to the DLQ");
         return done;
     };
-    let extender = tokio::spawn(keep_invisible(sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone(), sh.visibility));
+    let extender =
+        tokio::spawn(keep_invisible(sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone(), sh.visibility));
     let result = run_command(&sh, &session, &work, interrupt, &reason).await;
     extender.abort();
     let (url, receipt) = (&sh.cfg.in_url, &msg.receipt);
@@ -132,7 +133,9 @@ pub async fn execute(
                 return done;
             }
         }
-        Ok(End::Drop) => info!(session = %work.session, command = %work.command_id, "command already final; dropping duplicate"),
+        Ok(End::Drop) => {
+            info!(session = %work.session, command = %work.command_id, "command already final; dropping duplicate")
+        }
         Ok(End::Release) => {
             info!(session = %work.session, command = %work.command_id, "checkpoint saved; message released for retry");
             if let Err(e) = sh.queues.set_visibility(url, receipt, 0).await {
@@ -240,11 +243,17 @@ async fn run_command(
     response.timings.started_ms = switchyard_aws::now_ms();
     let dir = match sh.workspace.prepare(&work.session, &work.branch).await {
         Ok(d) => d,
-        Err(e) => return finish(sh, session, failed(response, "git", &e, "could not prepare the session's git worktree")).await,
+        Err(e) => {
+            return finish(sh, session, failed(response, "git", &e, "could not prepare the session's git worktree"))
+                .await
+        }
     };
     let instruction_file = match sh.workspace.write_instruction(&work.command_id, &work.instruction).await {
         Ok(f) => f,
-        Err(e) => return finish(sh, session, failed(response, "spawn", &e, "the instruction could not be handed to the job")).await,
+        Err(e) => {
+            return finish(sh, session, failed(response, "spawn", &e, "the instruction could not be handed to the job"))
+                .await
+        }
     };
     let spec = JobSpec {
         command: &sh.project.job_command,
@@ -295,9 +304,12 @@ fn judge(
     let output = bounded_text(result.output.trim());
     let (outcome, code, summary, subject) = match (&result.end, stop) {
         (JobEnd::Interrupted, Some(StopReason::Shutdown)) => return None,
-        (JobEnd::Exited(Some(0)), _) => {
-            (Outcome::Succeeded, None, output, format!("switchyard: {}", work.instruction.lines().next().unwrap_or("change")))
-        }
+        (JobEnd::Exited(Some(0)), _) => (
+            Outcome::Succeeded,
+            None,
+            output,
+            format!("switchyard: {}", work.instruction.lines().next().unwrap_or("change")),
+        ),
         (JobEnd::Interrupted, Some(StopReason::Cancelled)) => (
             Outcome::Cancelled,
             None,
@@ -385,6 +397,7 @@ fn recorded(c: Option<CommandItem>, mut response: Response) -> End {
 
 async fn finish(sh: &Shared, session: &SessionId, mut response: Response) -> Result<End, AwsError> {
     response.timings.finished_ms = switchyard_aws::now_ms();
-    let first = sh.store.finish_command(session, response.seq, response.outcome, &CommandUpdate::from(&response)).await?;
+    let first =
+        sh.store.finish_command(session, response.seq, response.outcome, &CommandUpdate::from(&response)).await?;
     Ok(if first { End::Respond(Box::new(response)) } else { End::Drop })
 }

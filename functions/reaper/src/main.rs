@@ -13,12 +13,15 @@ async fn main() -> Result<(), Error> {
     let config = RouterConfig::from_env()?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);
-    let state = reaper::State { orchestrator: config.orchestrator(&clients), settings: ReaperSettings {
-        budget: std::time::Duration::from_secs(
-            std::env::var("SWITCHYARD_REAPER_BUDGET_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
-        ),
-        ..ReaperSettings::default()
-    } };
+    let state = reaper::State {
+        orchestrator: config.orchestrator(&clients),
+        settings: ReaperSettings {
+            budget: std::time::Duration::from_secs(
+                std::env::var("SWITCHYARD_REAPER_BUDGET_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
+            ),
+            ..ReaperSettings::default()
+        },
+    };
     let state = &state;
     run(service_fn(move |ev: LambdaEvent<_>| async move { reaper::handle(state, ev).await })).await
 }

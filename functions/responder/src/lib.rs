@@ -48,11 +48,7 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<Respond
 
 /// Handles a batch; `on_handled` sees every handled record's result (the local runtime keeps
 /// a copy of each email sent).
-pub async fn handle_batch(
-    state: &State,
-    records: &[SqsMessage],
-    on_handled: impl Fn(&Responded),
-) -> SqsBatchResponse {
+pub async fn handle_batch(state: &State, records: &[SqsMessage], on_handled: impl Fn(&Responded)) -> SqsBatchResponse {
     for_each_record(records, |record| {
         let on_handled = &on_handled;
         async move {

@@ -270,4 +270,3 @@ impl Store {
 
 /// Reasons and error messages stored on items are cut to this many characters.
 pub(crate) const MAX_REASON_CHARS: usize = 1000;
-

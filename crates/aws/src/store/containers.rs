@@ -158,7 +158,9 @@ impl Store {
         }
         if to == ContainerStatus::Running {
             // A worker that registers ends a run of failed launches.
-            update.push_str(", heartbeat_ms = :now, last_activity_ms = :now, launch_failures = :zero REMOVE next_launch_ms");
+            update.push_str(
+                ", heartbeat_ms = :now, last_activity_ms = :now, launch_failures = :zero REMOVE next_launch_ms",
+            );
             req = req.expression_attribute_values(":zero", n(0));
         }
         req.update_expression(update)
