@@ -438,3 +438,71 @@ async fn the_job_reads_its_instruction_from_a_file() -> anyhow::Result<()> {
     w.stop_all().await;
     Ok(())
 }
+
+// 15: a transaction retried with its ClientRequestToken is not reported as a duplicate.
+#[tokio::test]
+async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Result<()> {
+    use switchyard_aws::store::{command_sk, idempotency_pk, session_pk, AppendCommand, AppendOutcome, CommandItem};
+    let env = TestEnv::new().await?;
+    let session = SessionId::new("acme", &switchyard_core::ids::ThreadId::from_seed(&unique()));
+    let command_id = ulid::Ulid::new().to_string();
+    let command = CommandItem {
+        pk: session_pk(&session),
+        sk: command_sk(1),
+        command_id: command_id.clone(),
+        session_id: session.to_string(),
+        seq: 1,
+        instruction: "x".into(),
+        status: "queued".into(),
+        source: "email".into(),
+        sender: ANN.into(),
+        message_id: None,
+        created_ms: 1,
+        started_ms: None,
+        finished_ms: None,
+        attempts: 0,
+        commit: None,
+        files_changed: Vec::new(),
+        summary: None,
+        error_code: None,
+        error_message: None,
+        reply_error: None,
+        run_by: None,
+        receipt: None,
+        reply: None,
+    };
+    let append = AppendCommand {
+        new_session: None,
+        session: session.clone(),
+        seq: 1,
+        command,
+        idempotency_pk: idempotency_pk("email\nacme", &unique()),
+        aliases: Vec::new(),
+        thread: session.thread(),
+    };
+    // GIVEN the session item the append bumps
+    let item = switchyard_aws::store::SessionItem {
+        pk: session_pk(&session),
+        sk: META.into(),
+        session_id: session.to_string(),
+        client: "acme".into(),
+        project: "site".into(),
+        user: ANN.into(),
+        session_container: "c".into(),
+        thread: session.thread().to_string(),
+        branch: session.thread().branch(),
+        status: "open".into(),
+        next_seq: 1,
+        cancel_before_seq: 0,
+        subject: String::new(),
+        source: "email".into(),
+        created_ms: 1,
+        last_activity_ms: 1,
+    };
+    env.store().put(&item).await?;
+    assert!(matches!(env.store().append_command(&append).await?, AppendOutcome::Appended));
+    // WHEN the same request is sent again (what the SDK does when a response is lost)
+    // THEN DynamoDB answers success for the same token, not a cancelled transaction
+    assert!(matches!(env.store().append_command(&append).await?, AppendOutcome::Appended));
+    Ok(())
+}

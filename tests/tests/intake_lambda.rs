@@ -103,3 +103,72 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
     }
     Ok(())
 }
+
+/// An SQS(SNS(SES)) record for `raw`, with the envelope recipients SES reports.
+fn ses_record(
+    template: &aws_lambda_events::event::sqs::SqsMessage,
+    raw: &[u8],
+    recipients: &[&str],
+    from_header: bool,
+) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut r = template.clone();
+    let mut sns: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap_or("{}")).expect("sns");
+    let mut ses: serde_json::Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}")).expect("ses");
+    ses["content"] = serde_json::Value::String(aws_smithy_types::base64::encode(raw));
+    ses["receipt"]["recipients"] = serde_json::json!(recipients);
+    if !from_header {
+        // SES leaves `from` out of commonHeaders when the email has no From header.
+        ses["mail"]["commonHeaders"].as_object_mut().expect("commonHeaders").remove("from");
+    }
+    sns["Message"] = serde_json::Value::String(ses.to_string());
+    r.body = Some(sns.to_string());
+    r
+}
+
+#[tokio::test]
+async fn the_project_comes_from_the_envelope_and_mail_without_from_is_refused() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let orchestrator = env.orchestrator();
+    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
+    orchestrator.put_project(project("john", "smith", &["ann@example.com"])).await?;
+    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
+    let state = intake_email::State {
+        orchestrator,
+        s3: env.clients.s3.clone(),
+        mailer,
+        inbound_domain: "in.example.com".into(),
+    };
+    let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
+    let template = event.records.remove(0);
+    // GIVEN a colleague `john.smith@corp.com` listed first in To, and our address in Cc
+    let raw = format!(
+        "From: ann@example.com\r\nTo: John Smith <john.smith@corp.com>\r\nCc: acme.site@in.example.com\r\nSubject: s\r\nMessage-ID: <{}@x>\r\n\r\nFix the menu.\r\n",
+        switchyard_tests::unique()
+    );
+    let rec = ses_record(&template, raw.as_bytes(), &["acme.site@in.example.com"], true);
+    match intake_email::handle_record(&state, &rec).await? {
+        intake_email::RecordOutcome::Routed(o) => assert!(o.container.starts_with("acme-site-"), "{o:?}"),
+        other => panic!("expected acme/site, got {other:?}"),
+    }
+    // AND a BCC delivery: our address is in no header, only in the envelope
+    let raw = format!(
+        "From: ann@example.com\r\nTo: team@corp.com\r\nSubject: s\r\nMessage-ID: <{}@x>\r\n\r\nFix the footer.\r\n",
+        switchyard_tests::unique()
+    );
+    let rec = ses_record(&template, raw.as_bytes(), &["acme.site@in.example.com"], true);
+    assert!(matches!(intake_email::handle_record(&state, &rec).await?, intake_email::RecordOutcome::Routed(_)));
+    // AND an email without a From header is a clean rejection, not an envelope failure
+    let raw = b"To: acme.site@in.example.com\r\nSubject: s\r\nMessage-ID: <nofrom@x>\r\n\r\nHello\r\n";
+    let rec = ses_record(&template, raw, &["acme.site@in.example.com"], false);
+    match intake_email::handle_record(&state, &rec).await? {
+        intake_email::RecordOutcome::Rejected { rejection, replied } => {
+            assert_eq!((rejection.code(), replied), ("no_sender", false))
+        }
+        other => panic!("expected no_sender, got {other:?}"),
+    }
+    let mut batch = SqsEvent::default();
+    batch.records.push(rec);
+    let response = intake_email::handle(&state, LambdaEvent::new(batch, Context::default())).await.expect("handler");
+    assert!(response.batch_item_failures.is_empty());
+    Ok(())
+}

@@ -41,12 +41,39 @@ pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> any
     match which {
         "route" => route(&config, messages, concurrency).await,
         "worker" => crate::bench_worker::run(&config).await,
+        "chaos" => chaos(&config).await,
         "all" => {
             route(&config, messages, concurrency).await?;
-            crate::bench_worker::run(&config).await
+            crate::bench_worker::run(&config).await?;
+            chaos(&config).await
         }
-        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, all)"),
+        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, chaos, all)"),
     }
+}
+
+/// Recovery after a worker crash: SIGKILL → the outcome of the command it cut short, on the
+/// local runtime with the production visibility timeout's role played by 30 s.
+async fn chaos(config: &CliConfig) -> anyhow::Result<()> {
+    let plan = crate::chaos::ChaosPlan {
+        threads: 6,
+        follow_ups: 4,
+        duplicates: 0.2,
+        kills: 6,
+        stops: 2,
+        deadline: Duration::from_secs(240),
+        visibility_secs: 30,
+    };
+    let report = crate::chaos::run(config, &plan).await?;
+    crate::chaos::print(&report);
+    anyhow::ensure!(report.ok(), "chaos invariants violated");
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        if let Some(v) = report.recovery(p) {
+            println!("bench chaos.recovery_{name}_ms = {v} ms");
+        }
+    }
+    println!("bench chaos.lost = {} commands", report.lost);
+    println!("bench chaos.reply_mismatches = {} commands", report.reply_mismatches);
+    Ok(())
 }
 
 fn email(user: &str, to: &str, id: &str) -> Vec<u8> {

@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod bench_worker;
+mod chaos;
 mod config;
 mod demo;
 mod demo_git;
@@ -78,6 +79,31 @@ enum Command {
         /// Every session of this container.
         #[arg(long)]
         container: Option<String>,
+    },
+    /// The local runtime under a burst of follow-ups with duplicate deliveries while workers
+    /// are killed and stopped; checks that nothing is lost, stuck, failed or answered twice.
+    Chaos {
+        /// Threads (sessions), spread over three users.
+        #[arg(long, default_value_t = 6)]
+        threads: usize,
+        /// Follow-ups per thread.
+        #[arg(long, default_value_t = 4)]
+        follow_ups: usize,
+        /// Share of emails delivered twice.
+        #[arg(long, default_value_t = 0.2)]
+        duplicates: f64,
+        /// Workers killed with SIGKILL.
+        #[arg(long, default_value_t = 2)]
+        kills: usize,
+        /// Workers stopped with SIGTERM.
+        #[arg(long, default_value_t = 2)]
+        stops: usize,
+        /// Seconds to wait for every outcome.
+        #[arg(long, default_value_t = 150)]
+        deadline_secs: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmarks against the emulator; prints `bench <name> = <number> <unit>` lines.
     Bench {
@@ -156,6 +182,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Redrive { container } => admin::redrive(&config, &container).await,
         Command::Cancel { session, container } => {
             admin::cancel(&config, session.as_deref(), container.as_deref()).await
+        }
+        Command::Chaos { threads, follow_ups, duplicates, kills, stops, deadline_secs, json } => {
+            let plan = chaos::ChaosPlan {
+                threads,
+                follow_ups,
+                duplicates,
+                kills,
+                stops,
+                deadline: std::time::Duration::from_secs(deadline_secs),
+                visibility_secs: 30,
+            };
+            let report = chaos::run(&config, &plan).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                chaos::print(&report);
+            }
+            anyhow::ensure!(report.ok(), "chaos invariants violated");
+            Ok(())
         }
         Command::Bench { which, messages, concurrency } => bench::run(&which, messages, concurrency).await,
     }

@@ -117,6 +117,9 @@ impl Orchestrator {
             }
             _ => self.store.mark_stopped_if_task(&id, task_arn, reason).await?,
         };
+        if let Some(before) = before.as_ref().filter(|i| i.task_arn.as_deref() == Some(task_arn)) {
+            self.release_orphans(&id, before).await?;
+        }
         let relaunched = match self.store.get_container(&id).await? {
             Some(item)
                 if matches!(status_of(Some(&item)), Some(ContainerStatus::Stopped | ContainerStatus::Failed)) =>
@@ -126,6 +129,29 @@ impl Orchestrator {
             _ => false,
         };
         Ok(Reconciled { marked_stopped, relaunched })
+    }
+
+    /// Makes the work messages a dead task held visible again at once: a crash then costs
+    /// a relaunch, not a wait for the visibility timeout. Only commands still `running`
+    /// under that task's launch token are touched (their receipt is the latest).
+    async fn release_orphans(&self, id: &ContainerId, dead: &ContainerItem) -> Result<usize, RouteError> {
+        let (Some(token), Some(urls)) = (dead.launch_token.as_deref(), urls_of(Some(dead))) else { return Ok(0) };
+        let mut released = 0;
+        for c in self.store.running_commands_of(id.as_str()).await? {
+            let (Some(by), Some(receipt)) = (c.run_by.as_deref(), c.receipt.as_deref()) else { continue };
+            if by != token {
+                continue;
+            }
+            match self.queues.set_visibility(&urls.in_url, receipt, 0).await {
+                Ok(()) => {
+                    released += 1;
+                    info!(container = %id, session = %c.session_id, command = %c.command_id, "work of a dead task released");
+                }
+                // Already received again, deleted, or expired: nothing to release.
+                Err(e) => info!(container = %id, command = %c.command_id, error = %e, "orphan not released"),
+            }
+        }
+        Ok(released)
     }
 
     /// One reaper pass. Each container is judged on its own: an error on one is logged and
@@ -177,6 +203,7 @@ impl Orchestrator {
                     }
                     Health::Failed => {
                         self.fail(&id, item, token, "heartbeat lost").await?;
+                        self.release_orphans(&id, item).await?;
                         report.failed.push(id.to_string());
                         if self.relaunch_after_fail(&id).await? {
                             report.relaunched.push(id.to_string());

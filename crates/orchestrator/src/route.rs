@@ -344,6 +344,8 @@ fn new_command(
             error_code: None,
             error_message: None,
             reply_error: None,
+            run_by: None,
+            receipt: None,
             reply: Some(reply_context(inbound, user, thread)),
         },
         idempotency_pk: idempotency_pk(&idem_scope, &idem_key),

@@ -121,7 +121,7 @@ pub async fn execute(
     };
     let extender =
         tokio::spawn(keep_invisible(sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone(), sh.visibility));
-    let result = run_command(&sh, &session, &work, interrupt, &reason).await;
+    let result = run_command(&sh, &session, &work, &msg.receipt, interrupt, &reason).await;
     extender.abort();
     let (url, receipt) = (&sh.cfg.in_url, &msg.receipt);
     match result {
@@ -216,6 +216,7 @@ async fn run_command(
     sh: &Shared,
     session: &SessionId,
     work: &Work,
+    receipt: &str,
     interrupt: watch::Receiver<bool>,
     reason: &Mutex<Option<StopReason>>,
 ) -> Result<End, AwsError> {
@@ -227,7 +228,7 @@ async fn run_command(
         let summary = "skipped: a newer instruction of this session had already started";
         return finish(sh, session, without_job(work, Outcome::Interrupted, None, summary)).await;
     }
-    let attempts = match sh.store.start_command(session, work.seq).await? {
+    let attempts = match sh.store.start_command(session, work.seq, &sh.cfg.launch_token, receipt).await? {
         // Already final: a retry after a crash between the outcome and the response.
         // Re-send the recorded outcome (same dedup id) so the user still hears back.
         None => return Ok(recorded(sh.store.get_command(session, work.seq).await?, blank(work))),

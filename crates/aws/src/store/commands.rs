@@ -93,10 +93,24 @@ impl Store {
 
     /// Marks a command running (attempts + 1) unless it already has a final outcome.
     /// Returns the attempt number, or `None` if the command is already final.
-    pub async fn start_command(&self, id: &SessionId, seq: u64) -> Result<Option<u32>, AwsError> {
+    ///
+    /// `run_by` (the launch token of the worker) and `receipt` (of the work message) let
+    /// task-events release the message at once when that worker's task dies, instead of
+    /// waiting out its visibility timeout.
+    pub async fn start_command(
+        &self,
+        id: &SessionId,
+        seq: u64,
+        run_by: &str,
+        receipt: &str,
+    ) -> Result<Option<u32>, AwsError> {
         let res = self
             .update_command(id, seq)
-            .update_expression("SET #st = :running, started_ms = :now ADD attempts :one")
+            .update_expression(
+                "SET #st = :running, started_ms = :now, run_by = :by, receipt = :receipt ADD attempts :one",
+            )
+            .expression_attribute_values(":by", s(run_by))
+            .expression_attribute_values(":receipt", s(receipt))
             .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":running", s("running"))
@@ -192,6 +206,17 @@ impl Store {
             }
         }
         won(req.update_expression(set).send().await)
+    }
+
+    /// Commands of a container's sessions that are `running` (for releasing the messages of
+    /// a task that died).
+    pub async fn running_commands_of(&self, container: &str) -> Result<Vec<CommandItem>, AwsError> {
+        let mut out = Vec::new();
+        for session in self.sessions_of_container(container).await? {
+            let Ok(id) = SessionId::parse(&session.session_id) else { continue };
+            out.extend(self.list_commands(&id).await?.into_iter().filter(|c| c.status == "running"));
+        }
+        Ok(out)
     }
 
     /// Raises the session's cancel watermark (never lowers it).

@@ -180,6 +180,12 @@ pub struct CommandItem {
     /// response): the outcome stands, the user was not told by email.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_error: Option<String>,
+    /// Launch token of the worker running it (while `running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_by: Option<String>,
+    /// Receipt handle of the work message that worker holds (while `running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
     /// The reply context of the instruction, so a duplicate delivery or a dead letter is
     /// answered from what was stored, not from a fresh resolution of the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]

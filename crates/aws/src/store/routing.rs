@@ -158,7 +158,9 @@ impl Store {
     /// Appends a command in one transaction: idempotency claim, session create or seq bump
     /// (conditioned on the seq read), command put, Message-ID aliases.
     pub async fn append_command(&self, a: &AppendCommand) -> Result<AppendOutcome, AwsError> {
-        let now = crate::now_ms();
+        // The whole request derives from `a` (no clock read here), so a repeat of the same
+        // append is the same request: the ClientRequestToken then makes it idempotent.
+        let now = a.command.created_ms;
         let idem = IdempotencyItem {
             pk: a.idempotency_pk.clone(),
             sk: META.into(),
