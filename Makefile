@@ -36,7 +36,7 @@ test: lint-infra ## all tests, against the emulator this starts itself
 
 bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
 	$(CARGO) build --profile perf -p switchyard-cli -p switchyard-worker
-	$(EMU) target/perf/switchyard bench all
+	$(EMU) sh -c 'target/perf/switchyard bench all && scripts/emulator-peak-rss.sh'
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -51,6 +51,7 @@ else
     mkdir -p "$root/.switchyard"
     "$venv/bin/python" "$root/scripts/moto_serve.py" 127.0.0.1 "$port" >"$root/.switchyard/moto.log" 2>&1 &
     started_pid=$!
+    export SWITCHYARD_EMULATOR_PID="$started_pid"   # for `make bench` (peak RSS)
     for _ in $(seq 1 150); do
       answers "$AWS_ENDPOINT_URL/moto-api/" && break
       kill -0 "$started_pid" 2>/dev/null || { cat "$root/.switchyard/moto.log" >&2; exit 1; }
