@@ -4,7 +4,7 @@ SHELL := bash
 EMU := scripts/with-emulator.sh
 CARGO ?= cargo
 
-.PHONY: setup test bench demo dev lint fmt build-local lint-infra build image deploy destroy
+.PHONY: setup test bench demo dev lint fmt build-local lint-infra build image deploy destroy job-user
 
 INFRA = $$(scripts/infra-venv.sh)
 ARCH ?= arm64
@@ -14,16 +14,20 @@ REGION ?= $(or $(AWS_REGION),us-east-1)
 build-local:
 	$(CARGO) build -p switchyard-cli -p switchyard-worker
 
-demo: build-local ## the whole system on the local emulator: emails, API calls, interrupts, replies, branches
+demo: build-local job-user ## the whole system on the local emulator: emails, API calls, interrupts, replies, branches
 	$(EMU) target/debug/switchyard demo
 
-dev: build-local ## the local runtime until Ctrl-C (API on 127.0.0.1:8787)
+dev: build-local job-user ## the local runtime until Ctrl-C (API on 127.0.0.1:8787)
 	$(EMU) target/debug/switchyard dev
 
 setup: ## install the pinned emulator into .venv/
 	$(EMU) true
 
-test: lint-infra ## all tests, against the emulator this starts itself
+job-user: ## the unprivileged user jobs run as (the worker image has it; here when root)
+	@id switchyard-job >/dev/null 2>&1 || { [ "$$(id -u)" != 0 ] && echo "not root: jobs will run as the worker's own user"; } \
+	  || useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job
+
+test: lint-infra job-user ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) check -p switchyard-tests --features localstack --tests

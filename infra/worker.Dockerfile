@@ -18,14 +18,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates openssh-client tini \
  && rm -rf /var/lib/apt/lists/*
 RUN if [ -n "$JOB_TOOL_INSTALL" ]; then sh -c "$JOB_TOOL_INSTALL"; fi
+# The worker runs as root (it must switch users; the task definition drops every other
+# capability); each job runs as the unprivileged `switchyard-job` with a clean environment.
 RUN useradd --create-home --uid 10001 switchyard \
+ && useradd --system --user-group --uid 10002 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job \
  && mkdir -p /workspace && chown switchyard:switchyard /workspace
 # Declared after the chown: Fargate initialises the task's `workspace` bind mount from the
 # image's volume, so it stays owned by the worker user (without this it is root-owned and
 # the non-root worker cannot clone into it).
 VOLUME ["/workspace"]
 COPY --from=build /usr/local/bin/switchyard-worker /usr/local/bin/switchyard-worker
-USER switchyard
 WORKDIR /workspace
 ENV SWITCHYARD_WORKSPACE=/workspace
 # tini forwards ECS's SIGTERM to the worker, which saves and reports running jobs.

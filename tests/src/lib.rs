@@ -146,6 +146,7 @@ pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
         max_concurrent_sessions: 4,
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 60,
+        relax_sender_auth_without_dmarc: false,
     }
 }
 

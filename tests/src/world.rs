@@ -46,6 +46,16 @@ pub async fn world(job: &str, scope: InterruptScope, idle_secs: u64) -> anyhow::
     world_in(TestEnv::new().await?, "acme", job, scope, idle_secs).await
 }
 
+/// A world whose workers also get `extra` in their environment (e.g. canary credentials).
+pub async fn world_with_env(
+    job: &str,
+    scope: InterruptScope,
+    idle_secs: u64,
+    extra: &[(&str, String)],
+) -> anyhow::Result<World> {
+    world_on(TestEnv::new().await?, "acme", job, scope, idle_secs, extra).await
+}
+
 /// A world on given resources (a deployed stack), for project `client/site`.
 pub async fn world_in(
     env: TestEnv,
@@ -54,10 +64,23 @@ pub async fn world_in(
     scope: InterruptScope,
     idle_secs: u64,
 ) -> anyhow::Result<World> {
+    world_on(env, client, job, scope, idle_secs, &[]).await
+}
+
+async fn world_on(
+    env: TestEnv,
+    client: &str,
+    job: &str,
+    scope: InterruptScope,
+    idle_secs: u64,
+    more_env: &[(&str, String)],
+) -> anyhow::Result<World> {
     let root = scratch_dir("worker")?;
     let remote = git_remote(&root)?;
     let marks = root.join("marks");
     std::fs::create_dir_all(&marks)?;
+    // Jobs run as the unprivileged job user: the scratch dir they write marks into is theirs too.
+    std::fs::set_permissions(&marks, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     let extra = [
         ("SWITCHYARD_POLL_WAIT_SECS", "2".to_string()),
         ("SWITCHYARD_HEARTBEAT_SECS", "1".into()),
@@ -69,7 +92,7 @@ pub async fn world_in(
     let (launcher, exits) = LocalLauncher::new(
         worker_binary()?,
         root.join("containers"),
-        extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        extra.iter().chain(more_env).map(|(k, v)| (k.to_string(), v.clone())).collect(),
     );
     let launcher = Arc::new(launcher);
     let o = env.orchestrator_with(launcher.clone());

@@ -34,7 +34,7 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
     let response = intake_email::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
 
     // THEN only the record that is not an SNS notification is reported for retry;
-    // the malformed and the SPF-failed emails are handled rejections
+    // the malformed and the forged (DMARC-failed) emails are handled rejections
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     assert_eq!(failed, vec!["rec-5"]);
     // AND the SNS-carried and S3-stored emails each made a session with one command
@@ -67,7 +67,7 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
     };
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);
-    let record = |from: &str, spf: &str, dkim: &str| {
+    let record = |from: &str, source: &str, spf: &str, dkim: &str, dmarc: &str| {
         let raw = switchyard_tests::email(
             from,
             "acme.site@in.example.com",
@@ -80,23 +80,27 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
         let mut sns: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap_or("{}")).expect("sns");
         let mut ses: serde_json::Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}")).expect("ses");
         ses["content"] = serde_json::Value::String(aws_smithy_types::base64::encode(&raw));
+        ses["mail"]["source"] = source.into();
         ses["receipt"]["spfVerdict"]["status"] = spf.into();
         ses["receipt"]["dkimVerdict"]["status"] = dkim.into();
+        ses["receipt"]["dmarcVerdict"]["status"] = dmarc.into();
         sns["Message"] = serde_json::Value::String(ses.to_string());
         r.body = Some(sns.to_string());
         r
     };
-    // A verified stranger is told why; a sender with failed SPF is not (never answer forgeries);
-    // an unverified (GRAY) stranger is not either.
+    // An authenticated stranger is told why. A forged allowed sender (the attacker's own
+    // envelope domain passes SPF, DKIM is GRAY, DMARC fails) is refused and never answered,
+    // and so is an unauthenticated (all GRAY) stranger: no backscatter to forged addresses.
     let cases = [
-        ("eve@example.com", "PASS", "PASS", "sender_not_allowed", true),
-        ("mallory@example.com", "FAIL", "PASS", "verification_failed", false),
-        ("gray@example.com", "GRAY", "GRAY", "sender_not_allowed", false),
+        ("eve@example.com", "eve@example.com", "PASS", "PASS", "PASS", "sender_not_allowed", true),
+        ("ann@example.com", "bounce@attacker.example", "PASS", "GRAY", "FAIL", "unauthenticated_sender", false),
+        ("ann@example.com", "bounce@attacker.example", "PASS", "GRAY", "GRAY", "unauthenticated_sender", false),
+        ("gray@example.com", "gray@example.com", "GRAY", "GRAY", "GRAY", "unauthenticated_sender", false),
     ];
-    for (from, spf, dkim, code, want_reply) in cases {
-        match intake_email::handle_record(&state, &record(from, spf, dkim)).await? {
+    for (from, source, spf, dkim, dmarc, code, want_reply) in cases {
+        match intake_email::handle_record(&state, &record(from, source, spf, dkim, dmarc)).await? {
             intake_email::RecordOutcome::Rejected { rejection, replied } => {
-                assert_eq!((rejection.code(), replied), (code, want_reply), "{from}");
+                assert_eq!((rejection.code(), replied), (code, want_reply), "{from} via {source}");
             }
             other => panic!("{from}: expected a rejection, got {other:?}"),
         }

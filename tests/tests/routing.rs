@@ -271,10 +271,16 @@ async fn bad_input_is_rejected_and_routes_nothing() -> anyhow::Result<()> {
     let stranger = rejection(o.route(&inbound(&email("eve@evil.example", to, "x", "e@x", "", "hi"))).await);
     assert_eq!(stranger.code(), "sender_not_allowed");
     let raw = email(ANN, to, "x", "spf@x", "", "hi");
-    let spf = rejection(o.route(&inbound_from_email(&raw, Verdict::Fail, Verdict::Pass)?.inbound).await);
-    assert_eq!(spf, Rejection::VerificationFailed("SPF"));
-    let dkim = rejection(o.route(&inbound_from_email(&raw, Verdict::Pass, Verdict::Fail)?.inbound).await);
-    assert_eq!(dkim, Rejection::VerificationFailed("DKIM"));
+    // Nothing passed for the From domain: refused, whoever it claims to be.
+    let none = rejection(o.route(&inbound_from_email(&raw, Verdict::Fail, Verdict::Neutral)?.inbound).await);
+    assert_eq!(none, Rejection::Unauthenticated(switchyard_core::sender::Unauthenticated::NoPass));
+    let forged = inbound_from_email(&raw, Verdict::Pass, Verdict::Neutral)?.inbound;
+    let forged = Inbound {
+        evidence: switchyard_core::sender::SenderEvidence { dmarc: Verdict::Fail, ..forged.evidence.clone() },
+        ..forged
+    };
+    let dmarc = rejection(o.route(&forged).await);
+    assert_eq!(dmarc, Rejection::Unauthenticated(switchyard_core::sender::Unauthenticated::DmarcFailed));
     let quoted_only = rejection(o.route(&inbound(&email(ANN, to, "x", "q@x", "", "> only quotes"))).await);
     assert_eq!(quoted_only, Rejection::EmptyInstruction);
 

@@ -108,7 +108,17 @@ pub(crate) async fn apikey_create(
     }
     let secret = o.create_api_key(client, user, projects, &scopes).await?;
     println!("{secret}");
-    eprintln!("(shown once; only its hash is stored)");
+    let name: String = secret.chars().take(switchyard_orchestrator::sessions::KEY_PREFIX_CHARS).collect();
+    eprintln!("(shown once; only its hash is stored; revoke with `switchyard apikey revoke --client {client} --prefix {name}`)");
+    Ok(())
+}
+
+/// `switchyard apikey revoke`: the key stops authenticating at once.
+pub(crate) async fn apikey_revoke(config: &CliConfig, client: &str, prefix: &str) -> anyhow::Result<()> {
+    let (_, o) = connect(config).await?;
+    let n = o.revoke_api_key(client, prefix).await?;
+    anyhow::ensure!(n > 0, "no active key of {client} starts with {prefix}");
+    println!("revoked {n} key(s)");
     Ok(())
 }
 

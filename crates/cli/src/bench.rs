@@ -109,6 +109,7 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
         max_concurrent_sessions: 4,
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 60,
+        relax_sender_auth_without_dmarc: false,
     })
     .await?;
 

@@ -112,6 +112,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
         max_concurrent_sessions: 4,
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 600,
+        relax_sender_auth_without_dmarc: false,
     })
     .await?;
     let b = Bench { o, queues, marks: marks.clone() };

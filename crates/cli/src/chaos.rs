@@ -160,6 +160,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             max_concurrent_sessions: 4,
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 120,
+            relax_sender_auth_without_dmarc: false,
         })
         .await?;
     let mut rng = Rng(started.elapsed().as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15 | 1);

@@ -175,6 +175,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
             max_concurrent_sessions: 4,
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 600,
+            relax_sender_auth_without_dmarc: false,
         })
         .await?;
     d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));

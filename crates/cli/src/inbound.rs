@@ -4,13 +4,13 @@
 use serde_json::json;
 
 /// The body SQS receives from an SNS subscription for an SES receipt (SNS action, Base64).
-pub(crate) fn ses_via_sns(raw: &[u8], recipients: &[String]) -> String {
+pub(crate) fn ses_via_sns(raw: &[u8], recipients: &[String], source: &str) -> String {
     let content = aws_smithy_types::base64::encode(raw);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let ses = json!({
         "notificationType": "Received",
         "mail": {
-            "timestamp": now, "source": "", "messageId": ulid::Ulid::new().to_string(),
+            "timestamp": now, "source": source, "messageId": ulid::Ulid::new().to_string(),
             "destination": recipients, "headersTruncated": false, "headers": [],
             "commonHeaders": { "from": [], "to": recipients }
         },
@@ -39,10 +39,11 @@ pub(crate) fn ses_via_sns(raw: &[u8], recipients: &[String]) -> String {
 
 /// Puts a raw email on the inbound queue, as SES → SNS → SQS would.
 pub(crate) async fn send_email(sqs: &aws_sdk_sqs::Client, inbound_url: &str, raw: &[u8]) -> anyhow::Result<()> {
-    let recipients = match switchyard_core::email::parse_email(raw) {
-        Ok(e) => e.to,
-        Err(_) => Vec::new(),
+    // Locally the envelope is the headers: recipients from To/Cc, MAIL FROM = From.
+    let (recipients, source) = match switchyard_core::email::parse_email(raw) {
+        Ok(e) => (e.to, e.from),
+        Err(_) => (Vec::new(), String::new()),
     };
-    sqs.send_message().queue_url(inbound_url).message_body(ses_via_sns(raw, &recipients)).send().await?;
+    sqs.send_message().queue_url(inbound_url).message_body(ses_via_sns(raw, &recipients, &source)).send().await?;
     Ok(())
 }

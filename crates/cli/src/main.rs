@@ -156,6 +156,15 @@ enum ApikeyCommand {
         #[arg(long)]
         operator: bool,
     },
+    /// Revoke a key: it authenticates nothing from now on.
+    Revoke {
+        /// Client slug.
+        #[arg(long)]
+        client: String,
+        /// The key's name: the first 10 characters of its secret, shown at creation.
+        #[arg(long)]
+        prefix: String,
+    },
 }
 
 #[tokio::main]
@@ -173,6 +182,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Project { command: ProjectCommand::List } => admin::project_list(&config).await,
         Command::Apikey { command: ApikeyCommand::Create { client, user, projects, operator } } => {
             admin::apikey_create(&config, &client, &user, &projects, operator).await
+        }
+        Command::Apikey { command: ApikeyCommand::Revoke { client, prefix } } => {
+            admin::apikey_revoke(&config, &client, &prefix).await
         }
         Command::Send { file, instruction, from, to } => {
             admin::send(&config, file.as_deref(), instruction.as_deref(), &from, &to).await

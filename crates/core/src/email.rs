@@ -112,6 +112,9 @@ pub struct ParsedEmail {
     pub instruction: String,
     /// Attachments, summarised.
     pub attachments: Vec<AttachmentSummary>,
+    /// The `d=` domains of its DKIM signatures (for sender authentication).
+    #[serde(default)]
+    pub dkim_domains: Vec<String>,
 }
 
 impl ParsedEmail {
@@ -209,6 +212,13 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         instruction: extract_instruction(&body),
         body,
         attachments,
+        dkim_domains: crate::sender::dkim_domains(
+            msg.headers()
+                .iter()
+                .filter(|h| h.name.as_str().eq_ignore_ascii_case("DKIM-Signature"))
+                .filter_map(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+                .filter_map(|v| std::str::from_utf8(v).ok()),
+        ),
     })
 }
 

@@ -4,6 +4,7 @@ use crate::email::{parse_email, EmailError, ParsedEmail, ProjectAddress};
 use crate::ids::{SessionId, ThreadId};
 use crate::messages::Source;
 use crate::project::Verdict;
+use crate::sender::SenderEvidence;
 use crate::thread::reference_candidates;
 
 /// How the thread of an inbound is found.
@@ -46,10 +47,8 @@ pub struct Inbound {
     pub thread: ThreadHint,
     /// Idempotency key: the Message-ID (email) or the `Idempotency-Key` header (API).
     pub idempotency_key: Option<String>,
-    /// SPF verdict (email).
-    pub spf: Verdict,
-    /// DKIM verdict (email).
-    pub dkim: Verdict,
+    /// What SES established about the sender (email; all neutral for the API).
+    pub evidence: SenderEvidence,
     /// The project address the email was sent to (its domain is reused for Reply-To).
     pub address: Option<ProjectAddress>,
 }
@@ -71,10 +70,14 @@ pub struct Envelope<'a> {
     pub recipients: &'a [String],
     /// Our inbound domain: only recipients on it name a project.
     pub domain: &'a str,
+    /// The envelope sender (SES `mail.source`, the domain SPF checked); `None` for a null sender.
+    pub mail_from: Option<&'a str>,
     /// SPF verdict.
     pub spf: Verdict,
     /// DKIM verdict.
     pub dkim: Verdict,
+    /// DMARC verdict.
+    pub dmarc: Verdict,
 }
 
 /// Raw MIME + the SES envelope → `Inbound`. The project comes from the first envelope
@@ -87,18 +90,38 @@ pub fn inbound_from_ses(raw: &[u8], envelope: &Envelope<'_>) -> Result<EmailInbo
         .filter_map(|a| ProjectAddress::parse(a))
         .find(|a| a.domain.eq_ignore_ascii_case(envelope.domain))
         .ok_or(EmailError::NoProjectRecipient)?;
-    Ok(build(parsed, address, envelope.spf, envelope.dkim))
+    let evidence = SenderEvidence {
+        spf: envelope.spf,
+        dkim: envelope.dkim,
+        dmarc: envelope.dmarc,
+        spf_domain: envelope
+            .mail_from
+            .and_then(|m| m.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+            .filter(|d| !d.is_empty()),
+        dkim_domains: parsed.dkim_domains.clone(),
+    };
+    Ok(build(parsed, address, evidence))
 }
 
-/// Raw MIME + SES verdicts → `Inbound`, the project taken from the `To`/`Cc` headers (for
-/// tools and tests that have no envelope; the intake uses [`inbound_from_ses`]).
+/// Raw MIME + SPF/DKIM verdicts → `Inbound`, the project taken from the `To`/`Cc` headers,
+/// for tools and tests that have no SES envelope: the verdicts are taken to be about the
+/// `From` domain (as if the envelope sender and the signer were that domain), with no DMARC
+/// verdict. The intake uses [`inbound_from_ses`].
 pub fn inbound_from_email(raw: &[u8], spf: Verdict, dkim: Verdict) -> Result<EmailInbound, EmailError> {
     let parsed = parse_email(raw)?;
     let address = parsed.project_address()?;
-    Ok(build(parsed, address, spf, dkim))
+    let from_domain = parsed.from.rsplit_once('@').map(|(_, d)| d.to_string());
+    let evidence = SenderEvidence {
+        spf,
+        dkim,
+        dmarc: Verdict::Neutral,
+        spf_domain: from_domain.clone(),
+        dkim_domains: from_domain.into_iter().collect(),
+    };
+    Ok(build(parsed, address, evidence))
 }
 
-fn build(parsed: ParsedEmail, address: ProjectAddress, spf: Verdict, dkim: Verdict) -> EmailInbound {
+fn build(parsed: ParsedEmail, address: ProjectAddress, evidence: SenderEvidence) -> EmailInbound {
     let mut references = parsed.references.clone();
     for id in &parsed.in_reply_to {
         if !references.contains(id) {
@@ -119,8 +142,7 @@ fn build(parsed: ParsedEmail, address: ProjectAddress, spf: Verdict, dkim: Verdi
             candidates: reference_candidates(&parsed.in_reply_to, &parsed.references),
         },
         idempotency_key: Some(parsed.message_id.clone()),
-        spf,
-        dkim,
+        evidence,
         address: Some(address),
     };
     EmailInbound { parsed, inbound }
@@ -135,7 +157,14 @@ mod tests {
 Subject: s\r\nMessage-ID: <m1@corp.example>\r\n\r\nPlease fix the header.\r\n";
 
     fn envelope(recipients: &[String]) -> Envelope<'_> {
-        Envelope { recipients, domain: "in.example.com", spf: Verdict::Pass, dkim: Verdict::Pass }
+        Envelope {
+            recipients,
+            domain: "in.example.com",
+            mail_from: Some("ann@corp.example"),
+            spf: Verdict::Pass,
+            dkim: Verdict::Pass,
+            dmarc: Verdict::Pass,
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`metrics`]: CloudWatch EMF lines.
 //! - [`container`]: the container state machine and health rules of DESIGN §2.3.
 //! - [`project`]: the project configuration and sender authorisation.
+//! - [`sender`]: sender authentication (DMARC, aligned SPF/DKIM) of inbound email.
 //! - [`redact`]: removal of URL credentials from any text we write.
 
 pub mod container;
@@ -21,6 +22,7 @@ pub mod messages;
 pub mod metrics;
 pub mod project;
 pub mod redact;
+pub mod sender;
 pub mod thread;
 
 /// Errors raised by the pure domain: every one is a rejection of input.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sender::{authenticate, Authenticated, SenderEvidence, Unauthenticated};
+
 /// How far an interrupt reaches inside a container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +40,11 @@ pub struct ProjectConfig {
     /// Maximum job run time in seconds.
     #[serde(default = "default_max_run")]
     pub max_run_secs: u64,
+    /// Accept an SPF or DKIM pass that is not aligned with the `From` domain when that
+    /// domain publishes no DMARC policy (off by default; every use is logged). A DMARC
+    /// failure is never relaxed.
+    #[serde(default)]
+    pub relax_sender_auth_without_dmarc: bool,
 }
 
 fn default_branch() -> String {
@@ -51,13 +58,14 @@ fn default_max_run() -> u64 {
 }
 
 /// SES verdicts on an inbound email.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Verdict {
     /// PASS.
     Pass,
     /// FAIL.
     Fail,
     /// GRAY / PROCESSING_FAILED / DISABLED / absent: not evidence either way.
+    #[default]
     Neutral,
 }
 
@@ -75,9 +83,9 @@ impl Verdict {
 /// Why a sender may not route to a project.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// SPF or DKIM failed.
-    #[error("{0} verification failed")]
-    VerificationFailed(&'static str),
+    /// The `From` domain is not authenticated (the address may be forged).
+    #[error("sender not authenticated: {0}")]
+    Unauthenticated(#[from] Unauthenticated),
     /// The sender is not on the project's allow-list.
     #[error("sender {0} is not allowed on this project")]
     SenderNotAllowed(String),
@@ -93,18 +101,14 @@ impl ProjectConfig {
         })
     }
 
-    /// Authorises an email sender: verdicts first, then the allow-list.
-    pub fn authorise_email(&self, sender: &str, spf: Verdict, dkim: Verdict) -> Result<(), AuthError> {
-        if spf == Verdict::Fail {
-            return Err(AuthError::VerificationFailed("SPF"));
-        }
-        if dkim == Verdict::Fail {
-            return Err(AuthError::VerificationFailed("DKIM"));
-        }
+    /// Authorises an email sender: its `From` domain must be authenticated
+    /// ([`crate::sender::authenticate`]), then the address must be on the allow-list.
+    pub fn authorise_email(&self, sender: &str, evidence: &SenderEvidence) -> Result<Authenticated, AuthError> {
+        let how = authenticate(sender, evidence, self.relax_sender_auth_without_dmarc)?;
         if !self.allows(sender) {
             return Err(AuthError::SenderNotAllowed(sender.into()));
         }
-        Ok(())
+        Ok(how)
     }
 }
 
@@ -123,19 +127,33 @@ mod tests {
             max_concurrent_sessions: 4,
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 60,
+            relax_sender_auth_without_dmarc: false,
         }
     }
 
     #[test]
     fn authorisation() {
         let p = project();
-        let (pass, fail, neutral) = (Verdict::Pass, Verdict::Fail, Verdict::Neutral);
-        assert!(p.authorise_email("ann@example.com", pass, pass).is_ok());
-        assert!(p.authorise_email("bob@corp.example", neutral, neutral).is_ok());
-        assert!(p.authorise_email("bob@evil.corp.example", pass, pass).is_err());
-        assert_eq!(p.authorise_email("ann@example.com", fail, pass), Err(AuthError::VerificationFailed("SPF")));
-        assert_eq!(p.authorise_email("ann@example.com", pass, fail), Err(AuthError::VerificationFailed("DKIM")));
-        assert!(matches!(p.authorise_email("eve@example.com", pass, pass), Err(AuthError::SenderNotAllowed(_))));
+        let dmarc = |v| SenderEvidence { dmarc: v, ..SenderEvidence::default() };
+        assert_eq!(p.authorise_email("ann@example.com", &dmarc(Verdict::Pass)), Ok(Authenticated::Dmarc));
+        assert!(p.authorise_email("bob@corp.example", &dmarc(Verdict::Pass)).is_ok());
+        assert!(matches!(
+            p.authorise_email("bob@evil.corp.example", &dmarc(Verdict::Pass)),
+            Err(AuthError::SenderNotAllowed(_))
+        ));
+        assert!(matches!(
+            p.authorise_email("eve@example.com", &dmarc(Verdict::Pass)),
+            Err(AuthError::SenderNotAllowed(_))
+        ));
+        // Authentication comes first: an allowed address that is not authenticated is refused.
+        assert_eq!(
+            p.authorise_email("ann@example.com", &dmarc(Verdict::Neutral)),
+            Err(AuthError::Unauthenticated(Unauthenticated::NoPass))
+        );
+        assert_eq!(
+            p.authorise_email("ann@example.com", &dmarc(Verdict::Fail)),
+            Err(AuthError::Unauthenticated(Unauthenticated::DmarcFailed))
+        );
     }
 
     #[test]

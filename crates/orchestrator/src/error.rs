@@ -23,9 +23,10 @@ pub enum Rejection {
     /// The sender is not on the project's allow-list.
     #[error("sender {0} is not allowed on this project")]
     SenderNotAllowed(String),
-    /// SPF or DKIM failed.
-    #[error("{0} verification failed")]
-    VerificationFailed(&'static str),
+    /// The `From` domain is not authenticated (DMARC, aligned SPF or DKIM): the address
+    /// may be forged, so it is never answered.
+    #[error("sender not authenticated: {0}")]
+    Unauthenticated(#[from] switchyard_core::sender::Unauthenticated),
     /// The session does not exist (or belongs to someone else).
     #[error("session not found")]
     SessionNotFound,
@@ -59,7 +60,7 @@ impl Rejection {
             Self::InvalidName(_) => "invalid_name",
             Self::UnknownProject { .. } => "unknown_project",
             Self::SenderNotAllowed(_) => "sender_not_allowed",
-            Self::VerificationFailed(_) => "verification_failed",
+            Self::Unauthenticated(_) => "unauthenticated_sender",
             Self::SessionNotFound => "session_not_found",
             Self::SessionClosed => "session_closed",
             Self::ThreadMismatch => "thread_mismatch",

@@ -253,8 +253,9 @@ fn explain(r: &crate::Rejection) -> Option<&'static str> {
 }
 
 impl Orchestrator {
-    /// DESIGN §2.1.2: a rejected email gets a polite reply — only when the sender passed SPF
-    /// or DKIM (never answer a forged address) and only for reasons the sender can act on.
+    /// DESIGN §2.1.2: a rejected email gets a polite reply — only when its `From` domain is
+    /// authenticated (DMARC, aligned SPF or DKIM; never answer a possibly forged address,
+    /// which would be backscatter) and only for reasons the sender can act on.
     /// Returns the raw reply when one was sent.
     pub async fn reply_to_rejection(
         &self,
@@ -262,8 +263,7 @@ impl Orchestrator {
         inbound: &switchyard_core::inbound::Inbound,
         rejection: &crate::Rejection,
     ) -> Result<Option<Vec<u8>>, RouteError> {
-        use switchyard_core::project::Verdict;
-        let verified = inbound.spf == Verdict::Pass || inbound.dkim == Verdict::Pass;
+        let verified = switchyard_core::sender::authenticate(&inbound.sender, &inbound.evidence, false).is_ok();
         let (Some(reason), Some(address), true) = (explain(rejection), inbound.address.as_ref(), verified) else {
             return Ok(None);
         };

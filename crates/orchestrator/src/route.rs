@@ -21,6 +21,7 @@ use switchyard_core::inbound::{Inbound, ThreadHint};
 use switchyard_core::messages::limits::MAX_INSTRUCTION_BYTES;
 use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Source, Work};
 use switchyard_core::project::{AuthError, ProjectConfig};
+use switchyard_core::sender::Authenticated;
 use switchyard_core::thread::{decide, ThreadRule};
 use tracing::{info, instrument, warn};
 
@@ -267,10 +268,15 @@ fn authorise(
     session: Option<&SessionItem>,
 ) -> Result<(), Rejection> {
     if inbound.source == Source::Email {
-        project.authorise_email(user, inbound.spf, inbound.dkim).map_err(|e| match e {
-            AuthError::VerificationFailed(which) => Rejection::VerificationFailed(which),
+        let how = project.authorise_email(user, &inbound.evidence).map_err(|e| match e {
+            AuthError::Unauthenticated(why) => Rejection::Unauthenticated(why),
             AuthError::SenderNotAllowed(s) => Rejection::SenderNotAllowed(s),
         })?;
+        if how == Authenticated::RelaxedNoDmarc {
+            warn!(sender = %user, client = %inbound.client, project = %inbound.project, evidence = ?inbound.evidence,
+                "sender accepted by the project's relaxation (unaligned SPF/DKIM pass, no DMARC policy)");
+            switchyard_aws::metrics::count("RelaxedSenderAuth");
+        }
     }
     match session {
         Some(s) if s.project != inbound.project => Err(Rejection::ThreadMismatch),

@@ -10,6 +10,9 @@ use switchyard_core::container::ContainerStatus;
 use crate::containers::{status_of, urls_of};
 use crate::{Orchestrator, Rejection, RouteError};
 
+/// Characters of a secret kept, in clear, as the key's name (`sy_` + 7).
+pub const KEY_PREFIX_CHARS: usize = 10;
+
 /// What to tell a session's container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionControl {
@@ -110,18 +113,35 @@ impl Orchestrator {
             user,
             projects: projects.to_vec(),
             scopes: scopes.to_vec(),
-            key_prefix: secret.chars().take(10).collect(),
+            key_prefix: secret.chars().take(KEY_PREFIX_CHARS).collect(),
             created_ms: switchyard_aws::now_ms(),
+            revoked_ms: None,
         };
         self.store.put(&item).await?;
         Ok(secret)
     }
 
-    /// The key behind a secret, if any.
+    /// The key behind a secret, if any and not revoked.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKeyItem>, RouteError> {
         if secret.len() < 10 || secret.len() > 200 {
             return Ok(None);
         }
-        Ok(self.store.get(&apikey_pk(secret), META).await?)
+        let key: Option<ApiKeyItem> = self.store.get(&apikey_pk(secret), META).await?;
+        Ok(key.filter(|k| k.revoked_ms.is_none()))
+    }
+
+    /// Revokes the keys of `client` whose listed prefix is `prefix` (the first
+    /// characters of the secret, shown when the key was created). Returns how many.
+    pub async fn revoke_api_key(&self, client: &str, prefix: &str) -> Result<usize, RouteError> {
+        validate_slug("client", client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        let mut revoked = 0;
+        for mut key in self.store.api_keys_by_prefix(client, prefix).await? {
+            if key.revoked_ms.is_none() {
+                key.revoked_ms = Some(switchyard_aws::now_ms());
+                self.store.put(&key).await?;
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 }

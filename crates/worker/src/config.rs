@@ -54,6 +54,8 @@ pub struct WorkerConfig {
     pub max_output_bytes: usize,
     /// `SWITCHYARD_MAX_CONCURRENT_SESSIONS`: overrides the project's slot count.
     pub slots_override: Option<u32>,
+    /// `SWITCHYARD_JOB_USER`: the unprivileged user jobs run as (default `switchyard-job`).
+    pub job_user: String,
 }
 
 fn req(name: &'static str) -> Result<String, ConfigError> {
@@ -92,6 +94,7 @@ impl WorkerConfig {
             max_output_bytes: num("SWITCHYARD_MAX_OUTPUT_BYTES", 64 * 1024)?,
             visibility_secs: num("SWITCHYARD_VISIBILITY_SECS", 60)?,
             slots_override: std::env::var("SWITCHYARD_MAX_CONCURRENT_SESSIONS").ok().and_then(|v| v.parse().ok()),
+            job_user: std::env::var("SWITCHYARD_JOB_USER").unwrap_or_else(|_| "switchyard-job".into()),
             container_id,
         })
     }

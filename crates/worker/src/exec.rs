@@ -59,6 +59,8 @@ pub struct Shared {
     pub workspace: Workspace,
     /// Per-receive visibility (extended at a third of it).
     pub visibility: Duration,
+    /// Who jobs run as and what they see.
+    pub identity: crate::identity::JobIdentity,
 }
 
 /// A finished job task.
@@ -256,7 +258,13 @@ async fn run_command(
                 .await
         }
     };
+    if let Err(e) = sh.identity.give(&dir).and_then(|()| sh.identity.give(&instruction_file)) {
+        let _ = tokio::fs::remove_file(&instruction_file).await;
+        return finish(sh, session, failed(response, "spawn", &e, "the worktree could not be handed to the job user"))
+            .await;
+    }
     let spec = JobSpec {
+        identity: &sh.identity,
         command: &sh.project.job_command,
         instruction: &work.instruction,
         instruction_file: &instruction_file,

@@ -77,6 +77,8 @@ async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<S
     }
     cmd.args(["-c", "user.name=Switchyard", "-c", "user.email=switchyard@localhost", "-c", "commit.gpgsign=false"])
         .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
+        // Worktrees belong to the job user while the worker (another user) commits in them.
+        .args(["-c", "safe.directory=*"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .kill_on_drop(true);

@@ -15,6 +15,8 @@ use tokio::sync::watch;
 /// What the job is told about itself.
 #[derive(Debug, Clone)]
 pub struct JobSpec<'a> {
+    /// Who the job runs as and the base of its environment.
+    pub identity: &'a crate::identity::JobIdentity,
     /// `sh -c` command.
     pub command: &'a str,
     /// Instruction (on stdin).
@@ -74,14 +76,19 @@ pub async fn run(
     dir: &Path,
     mut interrupt: watch::Receiver<bool>,
 ) -> Result<JobResult, SpawnError> {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(spec.command)
-        .current_dir(dir)
-        .env("SWITCHYARD_INSTRUCTION_FILE", spec.instruction_file)
-        .env("SWITCHYARD_SESSION_ID", spec.session)
-        .env("SWITCHYARD_COMMAND_ID", spec.command_id)
-        .env("SWITCHYARD_BRANCH", spec.branch)
+    let env = spec.identity.environment(&[
+        ("SWITCHYARD_INSTRUCTION_FILE", spec.instruction_file.to_string_lossy().into_owned()),
+        ("SWITCHYARD_SESSION_ID", spec.session.to_string()),
+        ("SWITCHYARD_COMMAND_ID", spec.command_id.to_string()),
+        ("SWITCHYARD_BRANCH", spec.branch.to_string()),
+    ]);
+    let mut cmd = Command::new("sh");
+    // Nothing of the worker's environment reaches the job but the allow-list.
+    cmd.arg("-c").arg(spec.command).current_dir(dir).env_clear().envs(env);
+    if let Some((uid, gid)) = spec.identity.ids {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

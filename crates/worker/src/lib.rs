@@ -6,6 +6,7 @@
 //! - [`agent`]: the receive loop (slots, control messages, idle stop, shutdown).
 //! - [`exec`]: one command's life (job, commit, outcome, response, delete).
 //! - [`job`]: the job process (process group, bounded output, interrupt, time limit).
+//! - [`identity`]: the unprivileged user and allow-listed environment of jobs.
 //! - [`git`]: the clone and the per-session worktrees.
 //! - [`local`]: the local launcher (worker processes instead of ECS tasks).
 
@@ -13,6 +14,7 @@ pub mod agent;
 pub mod config;
 pub mod exec;
 pub mod git;
+pub mod identity;
 pub mod job;
 pub mod local;
 
@@ -48,7 +50,16 @@ pub async fn run(
     let workspace =
         git::Workspace::new(cfg.workspace.clone(), project.repo_url.clone(), project.default_branch.clone());
     let visibility = Duration::from_secs(cfg.visibility_secs.max(3));
-    let shared =
-        exec::Shared { queues: Queues::new(clients.sqs.clone(), ""), store, project, workspace, visibility, cfg };
+    identity::harden_worker();
+    let identity = identity::JobIdentity::resolve(&cfg.job_user, &cfg.workspace);
+    let shared = exec::Shared {
+        queues: Queues::new(clients.sqs.clone(), ""),
+        store,
+        project,
+        workspace,
+        visibility,
+        identity,
+        cfg,
+    };
     Ok(agent::run(shared, shutdown).await?)
 }

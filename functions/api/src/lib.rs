@@ -22,7 +22,6 @@ use switchyard_aws::store::{ApiKeyItem, SessionItem};
 use switchyard_core::ids::SessionId;
 use switchyard_core::inbound::{Inbound, ThreadHint};
 use switchyard_core::messages::Source;
-use switchyard_core::project::Verdict;
 use switchyard_orchestrator::sessions::SessionControl;
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
 
@@ -168,8 +167,7 @@ async fn route(
         references: Vec::new(),
         thread: ThreadHint::Api { session },
         idempotency_key: idempotency_key(req)?,
-        spf: Verdict::Neutral,
-        dkim: Verdict::Neutral,
+        evidence: Default::default(),
         address: None,
     };
     let r = state.orchestrator.route(&inbound).await.map_err(Problem::from)?;

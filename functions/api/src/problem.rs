@@ -46,7 +46,7 @@ impl From<RouteError> for Problem {
                 let status = match &r {
                     Rejection::SessionNotFound | Rejection::UnknownProject { .. } | Rejection::ThreadMismatch => 404,
                     Rejection::SessionClosed => 409,
-                    Rejection::SenderNotAllowed(_) | Rejection::VerificationFailed(_) => 403,
+                    Rejection::SenderNotAllowed(_) | Rejection::Unauthenticated(_) => 403,
                     Rejection::InstructionTooLarge { .. } => 413,
                     _ => 422,
                 };

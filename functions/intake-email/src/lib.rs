@@ -119,8 +119,10 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
     let envelope = Envelope {
         recipients: &ses.receipt.recipients,
         domain: &state.inbound_domain,
+        mail_from: ses.mail.source.as_deref(),
         spf: Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref()),
         dkim: Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref()),
+        dmarc: Verdict::from_ses(ses.receipt.dmarc_verdict.status.as_deref()),
     };
     let parsed = match inbound_from_ses(&raw, &envelope) {
         Ok(p) => p,

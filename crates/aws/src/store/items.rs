@@ -34,6 +34,10 @@ pub struct ApiKeyItem {
     pub key_prefix: String,
     /// Creation time (epoch ms).
     pub created_ms: u64,
+    /// When the key was revoked (epoch ms): a revoked key authenticates nothing. Kept,
+    /// not deleted, so an audit can still tell whose key it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_ms: Option<u64>,
 }
 
 /// `CONTAINER#{ContainerId}` / `META`. Created by whichever comes first of the queue-set

@@ -96,6 +96,36 @@ impl Store {
         }
     }
 
+    /// API keys of `client` whose non-secret prefix is `prefix` (a scan: revocation is a
+    /// rare operator action, and keys are keyed by the hash of their secret).
+    pub async fn api_keys_by_prefix(&self, client: &str, prefix: &str) -> Result<Vec<ApiKeyItem>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :k) AND #c = :client AND key_prefix = :p")
+                .expression_attribute_names("#c", "client")
+                .expression_attribute_values(":k", s("APIKEY#"))
+                .expression_attribute_values(":client", s(client))
+                .expression_attribute_values(":p", s(prefix))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(serde_dynamo::from_item(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Writes an item unconditionally.
     pub async fn put<T: serde::Serialize>(&self, item: &T) -> Result<(), AwsError> {
         let item: Item = serde_dynamo::to_item(item)?;
