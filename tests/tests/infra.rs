@@ -135,10 +135,11 @@ fn policies_are_least_privilege() {
         ("ResponderRole", "functions/responder/iam-actions.txt"),
         ("ReaperRole", "functions/reaper/iam-actions.txt"),
         ("TaskEventsRole", "functions/task-events/iam-actions.txt"),
-        ("WorkerTaskRole", "crates/worker/iam-actions.txt"),
+        ("WorkerTaskRole", "crates/worker/iam-actions-task.txt"),
+        ("WorkerScopedRole", "crates/worker/iam-actions.txt"),
     ];
     let roles = of_type(&t, "AWS::IAM::Role");
-    assert_eq!(roles.len(), 7, "five functions, worker task and execution roles");
+    assert_eq!(roles.len(), 8, "five functions, worker task, scoped worker and execution roles");
     for (name, role) in &roles {
         let mut actions = BTreeSet::new();
         for policy in list(&role["Properties"]["Policies"]) {
@@ -278,4 +279,28 @@ fn the_workspace_volume_is_writable_by_the_worker_user() {
     let t = template();
     let c = &t["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0];
     assert_eq!(text(&c["MountPoints"][0]["ContainerPath"]), "/workspace");
+}
+
+#[test]
+fn the_worker_can_only_reach_its_own_resources() {
+    let t = template();
+    // The task role may only assume the scoped role…
+    let task = &t["Resources"]["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    assert_eq!(list(task).len(), 1);
+    assert_eq!(text(&task[0]["Action"]), "sts:AssumeRole");
+    assert!(text(&task[0]["Resource"]).contains("-worker-scoped"));
+    // …which trusts only the task role and limits table keys to the worker's item kinds…
+    let scoped = &t["Resources"]["WorkerScopedRole"]["Properties"];
+    assert_eq!(text(&scoped["RoleName"]), "!Sub ${AWS::StackName}-worker-scoped");
+    assert_eq!(
+        text(&scoped["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]),
+        "!GetAtt WorkerTaskRole.Arn"
+    );
+    let table = &scoped["Policies"][0]["PolicyDocument"]["Statement"][1];
+    let keys = text(&table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+    assert_eq!(keys, "CONTAINER#*,PROJECT#*,SESSION#*");
+    // …and the worker is told to assume it (it then narrows it to its own queues and client).
+    let c = &t["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    let env: Vec<String> = list(&c["Environment"]).iter().map(|e| text(&e["Name"])).collect();
+    assert!(env.contains(&"SWITCHYARD_WORKER_ROLE_ARN".to_string()), "{env:?}");
 }

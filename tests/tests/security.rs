@@ -87,3 +87,65 @@ async fn a_revoked_api_key_authenticates_nothing() -> anyhow::Result<()> {
     assert!(o.authenticate(&secret).await?.is_none());
     Ok(())
 }
+
+#[tokio::test]
+async fn project_secrets_reach_the_job_and_nothing_else() -> anyhow::Result<()> {
+    let canary = format!("sk-ant-canary-{}", unique());
+    let job = r#"[ "$ANTHROPIC_API_KEY" = "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" ] && echo yes > seen.txt; echo "my key is $ANTHROPIC_API_KEY""#;
+    let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
+    // GIVEN a secret in SSM under the client's path, named by the project
+    let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
+    let parameter = format!("/switchyard/acme/anthropic-{}", unique());
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(&canary)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+    let mut p = project("acme", "site", &[ANN]);
+    p.repo_url = w.remote.to_string_lossy().into_owned();
+    p.job_command = job.into();
+    p.secrets.insert("ANTHROPIC_API_KEY".into(), parameter);
+    w.o.put_project(p).await?;
+    // WHEN a job that prints its key runs (the instruction is the expected value)
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), &canary).await?;
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
+    // THEN the job had it…
+    assert_eq!(w.branch_file(&format!("thread-{}", r.thread), "seen.txt").as_deref(), Some("yes\n"));
+    // …and it appears in no response, stored item or worker log line
+    assert!(rs[0].summary.contains("my key is [redacted]"), "{}", rs[0].summary);
+    let response = serde_json::to_string(&rs[0])?;
+    assert!(!response.contains(&canary), "{response}");
+    let cmd = w.command(&r).await?;
+    assert!(!cmd.summary.clone().unwrap_or_default().contains(&canary), "{cmd:?}");
+    let logs = std::fs::read_dir(w.root.join("containers"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!logs.is_empty(), "worker logs captured");
+    assert!(!logs.contains(&canary), "a worker log line holds the secret");
+    w.stop_all().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_with_a_scoped_role_assumes_it_and_serves() -> anyhow::Result<()> {
+    // GIVEN a worker told to assume a scoped role (STS in the emulator issues credentials;
+    // the session policy itself is checked in switchyard-core and tests/infra.rs)
+    let role = ("SWITCHYARD_WORKER_ROLE_ARN", "arn:aws:iam::123456789012:role/sy-worker-scoped".to_string());
+    let mut w = world_with_env("echo done", InterruptScope::Session, 600, &[role]).await?;
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "Hello").await?;
+    // THEN it serves with those credentials
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded);
+    let logs = std::fs::read_dir(w.root.join("containers"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(logs.contains("worker credentials scoped"), "{logs}");
+    w.stop_all().await;
+    Ok(())
+}

@@ -110,6 +110,8 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 60,
         relax_sender_auth_without_dmarc: false,
+        secrets: Default::default(),
+        git_token_parameter: None,
     })
     .await?;
 

@@ -113,6 +113,8 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 600,
         relax_sender_auth_without_dmarc: false,
+        secrets: Default::default(),
+        git_token_parameter: None,
     })
     .await?;
     let b = Bench { o, queues, marks: marks.clone() };

@@ -161,6 +161,8 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 120,
             relax_sender_auth_without_dmarc: false,
+            secrets: Default::default(),
+            git_token_parameter: None,
         })
         .await?;
     let mut rng = Rng(started.elapsed().as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15 | 1);

@@ -176,6 +176,8 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 600,
             relax_sender_auth_without_dmarc: false,
+            secrets: Default::default(),
+            git_token_parameter: None,
         })
         .await?;
     d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));

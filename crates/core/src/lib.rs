@@ -9,6 +9,7 @@
 //! - [`messages`]: the versioned queue messages of DESIGN §2.2.
 //! - [`metrics`]: CloudWatch EMF lines.
 //! - [`container`]: the container state machine and health rules of DESIGN §2.3.
+//! - [`policy`]: the session policy that scopes a worker's credentials to its own resources.
 //! - [`project`]: the project configuration and sender authorisation.
 //! - [`sender`]: sender authentication (DMARC, aligned SPF/DKIM) of inbound email.
 //! - [`redact`]: removal of URL credentials from any text we write.
@@ -20,6 +21,7 @@ pub mod inbound;
 pub mod instruction;
 pub mod messages;
 pub mod metrics;
+pub mod policy;
 pub mod project;
 pub mod redact;
 pub mod sender;

@@ -45,6 +45,29 @@ pub struct ProjectConfig {
     /// failure is never relaxed.
     #[serde(default)]
     pub relax_sender_auth_without_dmarc: bool,
+    /// Secrets handed to this project's jobs, and only to them: environment variable name →
+    /// SSM parameter (a `SecureString` under `/switchyard/{client}/`). The worker reads them
+    /// at start; their values are redacted from every text Switchyard stores or sends.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// SSM parameter (under `/switchyard/{client}/`) holding the HTTPS token git uses to
+    /// clone and push: given to git through a credential helper, never put in a URL and
+    /// never shown to jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_token_parameter: Option<String>,
+}
+
+/// A project's secrets are named wrongly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretsError {
+    /// The variable name is not `[A-Z_][A-Z0-9_]*`, or one Switchyard or the platform owns.
+    #[error(
+        "secret variable {0:?} is not allowed (use [A-Z_][A-Z0-9_]*, not SWITCHYARD_*, AWS_*, ECS_*, PATH or HOME)"
+    )]
+    BadName(String),
+    /// The parameter is outside the client's own path.
+    #[error("secret parameter {0:?} must be under /switchyard/{1}/")]
+    OutsideClientPath(String, String),
 }
 
 fn default_branch() -> String {
@@ -92,6 +115,30 @@ pub enum AuthError {
 }
 
 impl ProjectConfig {
+    /// Checks secret names: variables a job may receive, parameters under the client's path
+    /// (the worker's credentials can read nothing else).
+    pub fn validate_secrets(&self) -> Result<(), SecretsError> {
+        let path = format!("/switchyard/{}/", self.client);
+        for (name, parameter) in &self.secrets {
+            let well_formed = name.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            let reserved = ["SWITCHYARD_", "AWS_", "ECS_"].iter().any(|p| name.starts_with(p))
+                || ["PATH", "HOME", "TERM", "LD_PRELOAD", "LD_LIBRARY_PATH"].contains(&name.as_str());
+            if !well_formed || reserved {
+                return Err(SecretsError::BadName(name.clone()));
+            }
+            if !parameter.starts_with(&path) || parameter.contains("..") {
+                return Err(SecretsError::OutsideClientPath(parameter.clone(), self.client.clone()));
+            }
+        }
+        if let Some(p) = &self.git_token_parameter {
+            if !p.starts_with(&path) || p.contains("..") {
+                return Err(SecretsError::OutsideClientPath(p.clone(), self.client.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a normalised sender address is on the allow-list.
     pub fn allows(&self, sender: &str) -> bool {
         let domain = sender.rsplit_once('@').map(|(_, d)| d);
@@ -128,6 +175,8 @@ mod tests {
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 60,
             relax_sender_auth_without_dmarc: false,
+            secrets: Default::default(),
+            git_token_parameter: None,
         }
     }
 
@@ -154,6 +203,24 @@ mod tests {
             p.authorise_email("ann@example.com", &dmarc(Verdict::Fail)),
             Err(AuthError::Unauthenticated(Unauthenticated::DmarcFailed))
         );
+    }
+
+    #[test]
+    fn secrets_are_named_safely_and_live_under_the_client_path() {
+        let mut p = project();
+        p.secrets.insert("ANTHROPIC_API_KEY".into(), "/switchyard/acme/anthropic".into());
+        assert_eq!(p.validate_secrets(), Ok(()));
+        for bad in ["AWS_SECRET_ACCESS_KEY", "SWITCHYARD_LAUNCH_TOKEN", "PATH", "LD_PRELOAD", "lower", "1X", "A-B", ""]
+        {
+            let mut q = project();
+            q.secrets.insert(bad.into(), "/switchyard/acme/x".into());
+            assert!(matches!(q.validate_secrets(), Err(SecretsError::BadName(_))), "{bad}");
+        }
+        for bad in ["/switchyard/other/x", "/switchyard/acme/../other/x", "/elsewhere/x", "switchyard/acme/x"] {
+            let mut q = project();
+            q.secrets.insert("KEY".into(), bad.into());
+            assert!(matches!(q.validate_secrets(), Err(SecretsError::OutsideClientPath(..))), "{bad}");
+        }
     }
 
     #[test]

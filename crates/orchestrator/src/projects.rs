@@ -12,6 +12,7 @@ impl Orchestrator {
         validate_slug("client", &config.client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
         validate_slug("project", &config.project, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
         config.allowed_senders = config.allowed_senders.iter().map(|s| s.trim().to_lowercase()).collect();
+        config.validate_secrets().map_err(|e| Rejection::InvalidName(e.to_string()))?;
         if config.max_concurrent_sessions == 0 {
             config.max_concurrent_sessions = 1;
         }

@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     pub slots_override: Option<u32>,
     /// `SWITCHYARD_JOB_USER`: the unprivileged user jobs run as (default `switchyard-job`).
     pub job_user: String,
+    /// `SWITCHYARD_WORKER_ROLE_ARN`: the scoped role the worker assumes at start, with a
+    /// session policy limited to its own queues and its client's items (unset = use the
+    /// credentials it was given, as locally).
+    pub worker_role_arn: Option<String>,
 }
 
 fn req(name: &'static str) -> Result<String, ConfigError> {
@@ -95,6 +99,7 @@ impl WorkerConfig {
             visibility_secs: num("SWITCHYARD_VISIBILITY_SECS", 60)?,
             slots_override: std::env::var("SWITCHYARD_MAX_CONCURRENT_SESSIONS").ok().and_then(|v| v.parse().ok()),
             job_user: std::env::var("SWITCHYARD_JOB_USER").unwrap_or_else(|_| "switchyard-job".into()),
+            worker_role_arn: std::env::var("SWITCHYARD_WORKER_ROLE_ARN").ok().filter(|v| !v.is_empty()),
             container_id,
         })
     }

@@ -61,6 +61,10 @@ pub struct Shared {
     pub visibility: Duration,
     /// Who jobs run as and what they see.
     pub identity: crate::identity::JobIdentity,
+    /// The project's secrets, as job environment variables (only jobs get them).
+    pub secrets: Vec<(String, String)>,
+    /// Removes secret values from every text the worker stores or sends.
+    pub redactor: switchyard_core::redact::Redactor,
 }
 
 /// A finished job task.
@@ -265,6 +269,7 @@ async fn run_command(
     }
     let spec = JobSpec {
         identity: &sh.identity,
+        secrets: &sh.secrets,
         command: &sh.project.job_command,
         instruction: &work.instruction,
         instruction_file: &instruction_file,
@@ -406,6 +411,9 @@ fn recorded(c: Option<CommandItem>, mut response: Response) -> End {
 
 async fn finish(sh: &Shared, session: &SessionId, mut response: Response) -> Result<End, AwsError> {
     response.timings.finished_ms = switchyard_aws::now_ms();
+    // The one place an outcome's texts leave the worker: nothing secret goes with them.
+    response.summary = sh.redactor.redact(&response.summary);
+    response.error_message = response.error_message.map(|m| sh.redactor.redact(&m));
     let first =
         sh.store.finish_command(session, response.seq, response.outcome, &CommandUpdate::from(&response)).await?;
     Ok(if first { End::Respond(Box::new(response)) } else { End::Drop })

@@ -62,7 +62,15 @@ pub struct Workspace {
     default_branch: String,
     /// Held by every write to the shared repository; `true` once the clone is ready.
     repo_lock: Mutex<bool>,
+    /// HTTPS token for the remote, handed to git by a credential helper (never in a URL).
+    token: Option<String>,
 }
+
+/// A credential helper that answers git's `get` with the token from the environment of
+/// that one git process (set by us, never by a job; the worker's children are not readable
+/// by the job user).
+const CREDENTIAL_HELPER: &str =
+    "!f() { test \"$1\" = get && echo username=x-access-token && echo \"password=$SWITCHYARD_GIT_TOKEN\"; }; f";
 
 fn tail(s: &str, n: usize) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -71,7 +79,21 @@ fn tail(s: &str, n: usize) -> String {
 
 /// Runs git with our fixed settings in `dir` (or without `-C` when `dir` is `None`).
 async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<String, GitError> {
+    run_git_as(dir, args, limit, None).await
+}
+
+async fn run_git_as(
+    dir: Option<&Path>,
+    args: &[&str],
+    limit: Duration,
+    token: Option<&str>,
+) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
+    if let Some(t) = token {
+        // An empty helper first clears any configured one; then ours.
+        cmd.args(["-c", "credential.helper=", "-c", &format!("credential.helper={CREDENTIAL_HELPER}")])
+            .env("SWITCHYARD_GIT_TOKEN", t);
+    }
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
     }
@@ -121,7 +143,13 @@ async fn clear_stale_locks(git_dir: &Path) {
 impl Workspace {
     /// A workspace under `root` for `repo_url`.
     pub fn new(root: PathBuf, repo_url: String, default_branch: String) -> Self {
-        Self { root, repo_url, default_branch, repo_lock: Mutex::new(false) }
+        Self { root, repo_url, default_branch, repo_lock: Mutex::new(false), token: None }
+    }
+
+    /// Uses `token` (if any) for the remote, through the credential helper.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
     }
 
     fn clone_dir(&self) -> PathBuf {
@@ -155,16 +183,21 @@ impl Workspace {
             } else {
                 tokio::fs::create_dir_all(&self.root).await?;
                 let target = repo.to_string_lossy().into_owned();
-                run_git(None, &["clone", "--quiet", "--no-checkout", &self.repo_url, &target], NETWORK_TIMEOUT)
-                    .await
-                    // Never echo the URL: it may carry credentials.
-                    .map_err(|e| match e {
-                        GitError::Failed { status, stderr, .. } => {
-                            GitError::Failed { args: "clone".into(), status, stderr }
-                        }
-                        GitError::TimedOut { limit, .. } => GitError::TimedOut { args: "clone".into(), limit },
-                        other => other,
-                    })?;
+                run_git_as(
+                    None,
+                    &["clone", "--quiet", "--no-checkout", &self.repo_url, &target],
+                    NETWORK_TIMEOUT,
+                    self.token.as_deref(),
+                )
+                .await
+                // Never echo the URL: it may carry credentials.
+                .map_err(|e| match e {
+                    GitError::Failed { status, stderr, .. } => {
+                        GitError::Failed { args: "clone".into(), status, stderr }
+                    }
+                    GitError::TimedOut { limit, .. } => GitError::TimedOut { args: "clone".into(), limit },
+                    other => other,
+                })?;
             }
             *ready = true;
         }
@@ -176,7 +209,7 @@ impl Workspace {
             }
             return Ok(dir);
         }
-        run_git(Some(&repo), &["fetch", "--quiet", "origin"], NETWORK_TIMEOUT).await?;
+        run_git_as(Some(&repo), &["fetch", "--quiet", "origin"], NETWORK_TIMEOUT, self.token.as_deref()).await?;
         let remote_branch = format!("origin/{branch}");
         let has_remote = git(&repo, &["rev-parse", "--verify", "--quiet", &remote_branch]).await.is_ok();
         let has_local =
@@ -223,7 +256,7 @@ impl Workspace {
     pub async fn push(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
         let _guard = self.repo_lock.lock().await;
         let refspec = format!("{branch}:refs/heads/{branch}");
-        run_git(Some(dir), &["push", "--quiet", "origin", &refspec], NETWORK_TIMEOUT).await?;
+        run_git_as(Some(dir), &["push", "--quiet", "origin", &refspec], NETWORK_TIMEOUT, self.token.as_deref()).await?;
         Ok(())
     }
 

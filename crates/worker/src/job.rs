@@ -17,6 +17,8 @@ use tokio::sync::watch;
 pub struct JobSpec<'a> {
     /// Who the job runs as and the base of its environment.
     pub identity: &'a crate::identity::JobIdentity,
+    /// The project's secrets (environment variables of the job only).
+    pub secrets: &'a [(String, String)],
     /// `sh -c` command.
     pub command: &'a str,
     /// Instruction (on stdin).
@@ -76,12 +78,14 @@ pub async fn run(
     dir: &Path,
     mut interrupt: watch::Receiver<bool>,
 ) -> Result<JobResult, SpawnError> {
-    let env = spec.identity.environment(&[
+    let mut vars: Vec<(&str, String)> = vec![
         ("SWITCHYARD_INSTRUCTION_FILE", spec.instruction_file.to_string_lossy().into_owned()),
         ("SWITCHYARD_SESSION_ID", spec.session.to_string()),
         ("SWITCHYARD_COMMAND_ID", spec.command_id.to_string()),
         ("SWITCHYARD_BRANCH", spec.branch.to_string()),
-    ]);
+    ];
+    vars.extend(spec.secrets.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let env = spec.identity.environment(&vars);
     let mut cmd = Command::new("sh");
     // Nothing of the worker's environment reaches the job but the allow-list.
     cmd.arg("-c").arg(spec.command).current_dir(dir).env_clear().envs(env);

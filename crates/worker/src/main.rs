@@ -13,7 +13,9 @@ async fn main() -> anyhow::Result<()> {
     switchyard_aws::metrics::enable("worker");
     let cfg = WorkerConfig::from_env()?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let sdk = switchyard_worker::scoped_sdk_config(&cfg, sdk).await?;
     let clients = Clients::new(&sdk, None);
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
     let shutdown = async {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(t) => t,
@@ -24,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {},
         }
     };
-    let exit = switchyard_worker::run(cfg, &clients, shutdown).await?;
+    let exit = switchyard_worker::run(cfg, &clients, &ssm, shutdown).await?;
     tracing::info!(?exit, "bye");
     Ok(())
 }
