@@ -773,6 +773,25 @@ def _ddb_transact_write_items(self, transact_items):
 DynamoDBBackend.transact_write_items = _ddb_transact_write_items
 
 
+# --------------------------------------------------------------------------- SQS long polls
+# moto 5.2.5's long poll waits with `Condition.wait_for(lambda: queue.messages, 1)`: the
+# predicate is true as soon as any message is visible, even one it cannot deliver (a FIFO
+# message whose group has a message in flight — a worker holding a session's job). The poll
+# then spins for its whole WaitTimeSeconds, re-listing the queue thousands of times a second:
+# a few workers with held sessions pinned the emulator at 100 % CPU and slowed every other
+# request (routes took tens of seconds). Real SQS just waits. Here: wait for a send (which
+# notifies) or 100 ms, then look again — O(queue) at most ten times a second per poll.
+from moto.sqs.models import Queue as _SqsQueue  # noqa: E402
+
+
+def _sqs_wait_for_messages(self, timeout):
+    with self._messages_lock:
+        self._messages_lock.wait(timeout=min(float(timeout), 0.1))
+
+
+_SqsQueue.wait_for_messages = _sqs_wait_for_messages
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))

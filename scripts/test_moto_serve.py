@@ -80,6 +80,12 @@ def tearDownModule():
             os.unlink(_log.name)
 
 
+def _server_cpu_seconds():
+    """User + system CPU time of the emulator process (Linux /proc)."""
+    fields = open(f"/proc/{_server.pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def client(service):
     return boto3.client(
         service,
@@ -712,6 +718,28 @@ class SmokeTest(AwsTestCase):
                 bodies.append(m["Body"])
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         self.assertEqual(bodies, ["m0", "m1", "m2"])
+
+    def test_long_poll_on_a_blocked_fifo_group_waits_without_spinning(self):
+        # A message whose group has another in flight cannot be delivered: the long poll must
+        # wait, not spin (moto's own wait returned at once and looped for the whole wait).
+        sqs = client("sqs")
+        url = sqs.create_queue(QueueName=unique("held") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        for i in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=f"d{i}")
+        first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+        self.assertEqual([m["Body"] for m in first], ["m0"])
+        cpu_before = _server_cpu_seconds()
+        started = time.monotonic()
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+        waited = time.monotonic() - started
+        cpu = _server_cpu_seconds() - cpu_before
+        self.assertEqual(got, [])
+        self.assertGreaterEqual(waited, 1.9)
+        self.assertLess(cpu, 0.5, f"the emulator burnt {cpu:.2f} s of CPU during a {waited:.1f} s poll")
+        # A new group's message still wakes the poll at once.
+        sqs.send_message(QueueUrl=url, MessageBody="other", MessageGroupId="h", MessageDeduplicationId="d-h")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+        self.assertEqual([m["Body"] for m in got], ["other"])
 
     def test_sqs_long_poll_not_blocked_by_dynamodb(self):
         sqs = client("sqs")

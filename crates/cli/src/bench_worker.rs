@@ -87,6 +87,8 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
         std::env::temp_dir().join(format!("switchyard-bench-{}", ulid::Ulid::new().to_string().to_ascii_lowercase()));
     let marks = root.join("marks");
     std::fs::create_dir_all(&marks)?;
+    // Jobs run as the unprivileged job user: the marks they write go where it may write.
+    std::fs::set_permissions(&marks, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     let remote = crate::demo_git::bare_remote(&root)?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);

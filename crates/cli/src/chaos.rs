@@ -100,25 +100,33 @@ impl ChaosReport {
     }
 }
 
-/// A tiny deterministic generator (xorshift), seeded from the clock: chaos without a crate.
-struct Rng(u64);
+/// A tiny generator (xorshift), seeded from the clock: chaos without a crate.
+pub(crate) struct Rng(u64);
 
 impl Rng {
+    /// Seeded from the clock.
+    pub(crate) fn seeded() -> Self {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Self(t ^ 0x9E37_79B9_7F4A_7C15 | 1)
+    }
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() % 10_000) as f64 / 10_000.0 < p
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
 
-fn raw_email(from: &str, to: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
+pub(crate) fn raw_email(from: &str, to: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> Vec<u8> {
     let reply = in_reply_to.map(|r| format!("In-Reply-To: <{r}>\r\nReferences: <{r}>\r\n")).unwrap_or_default();
     format!("From: {from}\r\nTo: {to}\r\nSubject: chaos\r\nMessage-ID: <{id}>\r\n{reply}\r\n{body}\r\n").into_bytes()
 }
@@ -165,7 +173,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             git_token_parameter: None,
         })
         .await?;
-    let mut rng = Rng(started.elapsed().as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15 | 1);
+    let mut rng = Rng::seeded();
     let mut report = ChaosReport::default();
     let sqs = clients.sqs.clone();
     let inbound = rt.inbound_url.clone();
@@ -285,7 +293,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
 }
 
 /// Reply emails in the outbox per command id (file names start with the lower-case id).
-fn count_replies(outbox: &Path) -> anyhow::Result<HashMap<String, usize>> {
+pub(crate) fn count_replies(outbox: &Path) -> anyhow::Result<HashMap<String, usize>> {
     let mut out = HashMap::new();
     for e in std::fs::read_dir(outbox).context("outbox")? {
         let name = e?.file_name().to_string_lossy().into_owned();
@@ -298,7 +306,7 @@ fn count_replies(outbox: &Path) -> anyhow::Result<HashMap<String, usize>> {
 
 /// Kills (SIGKILL) or stops (SIGTERM) one running worker, remembering for a kill the
 /// commands it held.
-async fn fault(
+pub(crate) async fn fault(
     rt: &Runtime,
     kill: bool,
     rng: &mut Rng,

@@ -112,7 +112,7 @@ fn short(id: &str) -> &str {
 }
 
 /// Minimal HTTP/1.1 client for the local API (one request per connection).
-async fn http(
+pub(crate) async fn http(
     addr: std::net::SocketAddr,
     method: &str,
     path: &str,

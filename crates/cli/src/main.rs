@@ -10,6 +10,7 @@ mod demo;
 mod demo_git;
 mod inbound;
 mod inspect;
+mod load;
 mod provision;
 mod runtime;
 
@@ -104,6 +105,37 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// The seed load and failure suite on the local runtime: every outcome checked against
+    /// what was sent; a table, `--json`, and a self-contained HTML report.
+    Load {
+        /// Scenarios to run (each on a fresh runtime).
+        #[arg(value_enum, required = true)]
+        scenarios: Vec<load::Scenario>,
+        /// Small counts (seconds per scenario), as `make test` runs them.
+        #[arg(long)]
+        short: bool,
+        /// Follow-ups of the `fifo` scenario (1,000; 10,000 for the long form).
+        #[arg(long)]
+        messages: Option<usize>,
+        /// Workers killed with SIGKILL during each scenario.
+        #[arg(long, default_value_t = 0)]
+        kill_workers: usize,
+        /// Workers stopped with SIGTERM during each scenario.
+        #[arg(long, default_value_t = 0)]
+        stop_workers: usize,
+        /// Share of emails delivered twice.
+        #[arg(long, default_value_t = 0.0)]
+        duplicates: f64,
+        /// Seconds to wait for every outcome of a scenario.
+        #[arg(long, default_value_t = 300)]
+        deadline_secs: u64,
+        /// Print the reports as JSON (one array).
+        #[arg(long)]
+        json: bool,
+        /// Write the HTML report here (default: the data directory's load-report.html).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Benchmarks against the emulator; prints `bench <name> = <number> <unit>` lines.
     Bench {
@@ -212,6 +244,40 @@ async fn main() -> anyhow::Result<()> {
                 chaos::print(&report);
             }
             anyhow::ensure!(report.ok(), "chaos invariants violated");
+            Ok(())
+        }
+        Command::Load {
+            scenarios,
+            short,
+            messages,
+            kill_workers,
+            stop_workers,
+            duplicates,
+            deadline_secs,
+            json,
+            html,
+        } => {
+            let opts = load::LoadOptions {
+                short,
+                messages,
+                kill_workers,
+                stop_workers,
+                duplicates,
+                deadline: std::time::Duration::from_secs(deadline_secs),
+            };
+            let mut reports = Vec::new();
+            for s in scenarios {
+                reports.push(load::run(&config, s, &opts).await?);
+            }
+            let path = html.unwrap_or_else(|| load::default_html(&config));
+            std::fs::write(&path, load::html(&reports))?;
+            if json {
+                println!("{}", serde_json::to_string(&reports)?);
+            } else {
+                load::print_table(&reports);
+                println!("HTML report: {}", path.display());
+            }
+            anyhow::ensure!(reports.iter().all(|r| r.ok()), "a scenario lost, duplicated, reordered or failed work");
             Ok(())
         }
         Command::Bench { which, messages, concurrency } => bench::run(&which, messages, concurrency).await,

@@ -58,6 +58,9 @@ pub(crate) struct Runtime {
     tasks: JoinSet<()>,
 }
 
+/// Concurrent pollers of the inbound queue (Lambda scales intake with the queue's depth).
+const INTAKE_POLLERS: usize = 4;
+
 /// The inbound queue name of a prefix.
 pub(crate) fn inbound_queue(prefix: &str) -> String {
     format!("{prefix}-inbound")
@@ -149,18 +152,22 @@ impl Runtime {
             mailer: mailer.clone(),
             inbound_domain: s.domain.clone(),
         });
-        tasks.spawn(poll(queues.clone(), inbound_url.clone(), move |event| {
+        // Several pollers, as Lambda runs several intake instances on a busy queue.
+        for _ in 0..INTAKE_POLLERS {
             let intake = intake.clone();
-            async move {
-                match intake_email::handle(&intake, LambdaEvent::new(event, Default::default())).await {
-                    Ok(r) => r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-                    Err(e) => {
-                        warn!(error = %e, "intake failed");
-                        Vec::new()
+            tasks.spawn(poll(queues.clone(), inbound_url.clone(), move |event| {
+                let intake = intake.clone();
+                async move {
+                    match intake_email::handle(&intake, LambdaEvent::new(event, Default::default())).await {
+                        Ok(r) => r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+                        Err(e) => {
+                            warn!(error = %e, "intake failed");
+                            Vec::new()
+                        }
                     }
                 }
-            }
-        }));
+            }));
+        }
 
         // out queues and DLQs → responder (a poller per queue, discovered from the table).
         let responder = Arc::new(responder::State { orchestrator: orchestrator.clone(), mailer });
@@ -179,7 +186,8 @@ impl Runtime {
                         }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Discovery reads the status index (a full scan in the emulator): not too often.
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
         });
 

@@ -56,6 +56,9 @@ fn headline(r: &Response) -> String {
             "Failed: {}.",
             r.error_message.clone().unwrap_or_else(|| r.error_code.clone().unwrap_or_else(|| "unknown error".into()))
         ),
+        Outcome::Interrupted if r.timings.started_ms == 0 => {
+            "Skipped: a newer instruction in this conversation superseded this one before it started; nothing was changed for it.".into()
+        }
         Outcome::Interrupted => match &r.superseded_by {
             Some(by) => format!(
                 "Interrupted: your newer instruction (command {by}) superseded this one. Partial work was saved."

@@ -29,7 +29,7 @@ use crate::containers::{status_of, ContainerKey};
 use crate::{Orchestrator, Rejection, RouteError};
 
 /// Appends retried on a concurrent seq bump before giving up.
-const MAX_RACES: usize = 16;
+const MAX_RACES: usize = 24;
 /// How long a router waits for a retiring queue set to be replaced before it gives up
 /// (retirement is a depth check and three deletes: seconds).
 const RETIRING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -91,7 +91,7 @@ impl Orchestrator {
         let (thread, rule) = self.resolve_thread(inbound, &user).await?;
         let session_id = SessionId::new(&inbound.client, &thread);
         let own_container = ContainerId::new(&inbound.client, &inbound.project, &user);
-        for _ in 0..MAX_RACES {
+        for attempt in 0..MAX_RACES {
             let mut snap =
                 self.store.route_snapshot(&inbound.client, &inbound.project, &session_id, &own_container).await?;
             let project = snap.project.take().ok_or_else(|| Rejection::UnknownProject {
@@ -109,7 +109,10 @@ impl Orchestrator {
             };
             let append = new_command(inbound, &user, &thread, &session_id, &container, snap.session.as_ref());
             let first = match self.store.append_command(&append).await? {
-                AppendOutcome::Raced => continue,
+                AppendOutcome::Raced => {
+                    race_backoff(attempt).await;
+                    continue;
+                }
                 AppendOutcome::Duplicate(first) => return self.redeliver(&first, &project, inbound, rule).await,
                 AppendOutcome::Appended => &append.command,
             };
@@ -243,6 +246,16 @@ impl Orchestrator {
             }
         }
     }
+}
+
+/// Full-jitter exponential back-off after a lost append (5 ms … 320 ms ceiling): routers
+/// racing on one busy session spread out instead of exhausting their retries together and
+/// leaving the message to a redelivery a visibility timeout later.
+async fn race_backoff(attempt: usize) {
+    let ceiling_ms = 5u64 << attempt.min(6);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let jitter = u64::from(nanos) % ceiling_ms.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
 }
 
 /// The names in an inbound, its sender and its instruction, checked.

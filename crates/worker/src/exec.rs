@@ -226,9 +226,15 @@ async fn run_command(
     interrupt: watch::Receiver<bool>,
     reason: &Mutex<Option<StopReason>>,
 ) -> Result<End, AwsError> {
-    let watermark = sh.store.get_session(session).await?.map_or(0, |s| s.cancel_before_seq);
-    if work.seq < watermark {
+    let item = sh.store.get_session(session).await?;
+    if work.seq < item.as_ref().map_or(0, |s| s.cancel_before_seq) {
         return finish(sh, session, without_job(work, Outcome::Cancelled, None, "cancelled before it started")).await;
+    }
+    // A newer instruction of the session was already routed: this one would be interrupted
+    // as soon as it started, so it is not started at all.
+    if let Some(newest) = item.as_ref().map(|s| s.next_seq.saturating_sub(1)).filter(|n| *n > work.seq) {
+        let summary = format!("skipped: superseded by a newer instruction (seq {newest}) before it started");
+        return finish(sh, session, without_job(work, Outcome::Interrupted, None, &summary)).await;
     }
     if !sh.store.claim_seq(session, work.seq).await? {
         let summary = "skipped: a newer instruction of this session had already started";
