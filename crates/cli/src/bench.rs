@@ -42,12 +42,14 @@ pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> any
         "route" => route(&config, messages, concurrency).await,
         "worker" => crate::bench_worker::run(&config).await,
         "chaos" => chaos(&config).await,
+        "load" => load(&config).await,
         "all" => {
             route(&config, messages, concurrency).await?;
             crate::bench_worker::run(&config).await?;
-            chaos(&config).await
+            chaos(&config).await?;
+            load(&config).await
         }
-        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, chaos, all)"),
+        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, chaos, load, all)"),
     }
 }
 
@@ -73,6 +75,44 @@ async fn chaos(config: &CliConfig) -> anyhow::Result<()> {
     }
     println!("bench chaos.lost = {} commands", report.lost);
     println!("bench chaos.reply_mismatches = {} commands", report.reply_mismatches);
+    Ok(())
+}
+
+/// The load suite at full size: every scenario, then `concurrent` under chaos.
+async fn load(config: &CliConfig) -> anyhow::Result<()> {
+    use crate::load::{LoadOptions, Scenario};
+    let plain = LoadOptions {
+        short: false,
+        messages: None,
+        kill_workers: 0,
+        stop_workers: 0,
+        duplicates: 0.0,
+        deadline: Duration::from_secs(600),
+    };
+    let chaos = LoadOptions { kill_workers: 3, stop_workers: 2, duplicates: 0.2, ..plain.clone() };
+    let runs = [
+        (Scenario::Seed, &plain, "seed"),
+        (Scenario::Burst, &plain, "burst"),
+        (Scenario::Concurrent, &plain, "concurrent"),
+        (Scenario::Sustained, &plain, "sustained"),
+        (Scenario::Fifo, &plain, "fifo"),
+        (Scenario::Concurrent, &chaos, "chaos"),
+    ];
+    let mut reports = Vec::new();
+    for (scenario, opts, name) in runs {
+        let mut r = crate::load::run(config, scenario, opts).await?;
+        r.scenario = name.into();
+        println!("bench load.{name}.handled_pct = {:.1} %", r.handled_pct);
+        println!("bench load.{name}.lost = {} commands", r.lost);
+        println!("bench load.{name}.duplicated = {} commands", r.duplicated);
+        println!("bench load.{name}.out_of_order = {} starts", r.out_of_order);
+        println!("bench load.{name}.email_to_reply_p99_ms = {} ms", r.email_to_reply_ms[2]);
+        reports.push(r);
+    }
+    crate::load::print_table(&reports);
+    let path = crate::load::default_html(config);
+    std::fs::write(&path, crate::load::html(&reports))?;
+    println!("HTML report: {}", path.display());
     Ok(())
 }
 
