@@ -10,7 +10,12 @@ fn load(args: &[&str]) -> anyhow::Result<Vec<serde_json::Value>> {
     let cli = worker.with_file_name("switchyard");
     anyhow::ensure!(cli.exists(), "{} not built: run `make test`", cli.display());
     let data = switchyard_tests::scratch_dir("load")?;
-    let out = Command::new(&cli).arg("load").args(args).args(["--short", "--json"]).env("SWITCHYARD_DATA_DIR", &data).output()?;
+    let out = Command::new(&cli)
+        .arg("load")
+        .args(args)
+        .args(["--short", "--json"])
+        .env("SWITCHYARD_DATA_DIR", &data)
+        .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let reports: Vec<serde_json::Value> = serde_json::from_str(stdout.lines().last().unwrap_or("[]"))
