@@ -391,7 +391,25 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
                 && cmds.iter().all(|c| !matches!(c.status.as_str(), "queued" | "running"))
                 && (!t.email || cmds.iter().all(|c| replies.contains_key(&c.command_id.to_ascii_lowercase())))
         });
-        if done || Instant::now() >= deadline {
+        if done {
+            break;
+        }
+        if Instant::now() >= deadline {
+            for t in &threads {
+                let Some(s) = &t.session else { continue };
+                let cmds = &all[s.as_str()];
+                let open: Vec<String> = cmds
+                    .iter()
+                    .filter(|c| {
+                        matches!(c.status.as_str(), "queued" | "running")
+                            || (t.email && !replies.contains_key(&c.command_id.to_ascii_lowercase()))
+                    })
+                    .map(|c| format!("#{} {} {}", c.seq, c.command_id, c.status))
+                    .collect();
+                if cmds.len() < t.instructions || !open.is_empty() {
+                    eprintln!("  not done: {s}: {}/{} commands; open: {open:?}", cmds.len(), t.instructions);
+                }
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
