@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use switchyard_aws::store::CommandItem;
-use switchyard_aws::Clients;
 use switchyard_core::ids::{ContainerId, SessionId, ThreadId};
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 
 use crate::config::CliConfig;
-use crate::demo_git::bare_remote;
-use crate::runtime::{DevSettings, Runtime};
+use crate::runtime::{Runtime, Scratch};
 
 const DOMAIN: &str = "in.chaos.local";
 const USERS: [&str; 3] = ["ann@example.com", "bob@example.com", "cy@example.com"];
@@ -134,29 +132,14 @@ pub(crate) fn raw_email(from: &str, to: &str, id: &str, in_reply_to: Option<&str
 /// Runs the plan on a fresh local runtime under `config.data_dir`.
 pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<ChaosReport> {
     let started = Instant::now();
-    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
-    let data = config.data_dir.join(format!("chaos-{}", &id[20..]));
-    std::fs::create_dir_all(&data)?;
-    let data = data.canonicalize()?;
-    let remote = bare_remote(&data)?;
-    let sdk = switchyard_aws::clients::load_sdk_config().await;
-    let clients = Clients::new(&sdk, None);
-    let settings = DevSettings {
-        table: format!("chaos-{}", &id[20..]),
-        prefix: format!("c{}", &id[20..]),
-        domain: DOMAIN.into(),
-        api_addr: "127.0.0.1:0".parse()?,
-        data_dir: data.clone(),
-        worker_bin: config.worker_binary()?,
-        worker_env: vec![
-            ("SWITCHYARD_POLL_WAIT_SECS".into(), "1".into()),
-            ("SWITCHYARD_HEARTBEAT_SECS".into(), "2".into()),
-            ("SWITCHYARD_GRACE_SECS".into(), "1".into()),
-            ("SWITCHYARD_VISIBILITY_SECS".into(), plan.visibility_secs.to_string()),
-        ],
-        reap_every: Duration::from_secs(2),
-    };
-    let rt = Runtime::start(&clients, settings).await?;
+    let env = [
+        ("SWITCHYARD_POLL_WAIT_SECS", "1".to_string()),
+        ("SWITCHYARD_HEARTBEAT_SECS", "2".into()),
+        ("SWITCHYARD_GRACE_SECS", "1".into()),
+        ("SWITCHYARD_VISIBILITY_SECS", plan.visibility_secs.to_string()),
+    ];
+    let Scratch { rt, data, remote, id, clients } =
+        Scratch::start(config, "chaos", DOMAIN, &env, Duration::from_secs(2)).await?;
     rt.orchestrator
         .put_project(ProjectConfig {
             client: "acme".into(),

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use switchyard_aws::store::CommandItem;
-use switchyard_aws::Clients;
 use switchyard_core::ids::SessionId;
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::CliConfig;
-use crate::demo_git::{bare_remote, git};
-use crate::runtime::{DevSettings, Runtime};
+use crate::demo_git::git;
+use crate::runtime::{Runtime, Scratch};
 
 const DOMAIN: &str = "in.switchyard.local";
 const ADDRESS: &str = "acme.website@in.switchyard.local";
@@ -134,28 +133,10 @@ pub(crate) async fn http(
 }
 
 pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
-    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
-    let data = config.data_dir.join(format!("demo-{}", &id[20..]));
-    std::fs::create_dir_all(&data)?;
-    let data = data.canonicalize()?;
-    let remote = bare_remote(&data)?;
-    let sdk = switchyard_aws::clients::load_sdk_config().await;
-    let clients = Clients::new(&sdk, None);
-    let settings = DevSettings {
-        table: format!("demo-{}", &id[20..]),
-        prefix: format!("d{}", &id[20..]),
-        domain: DOMAIN.into(),
-        api_addr: "127.0.0.1:0".parse()?,
-        data_dir: data.clone(),
-        worker_bin: config.worker_binary()?,
-        worker_env: vec![
-            ("SWITCHYARD_POLL_WAIT_SECS".into(), "5".into()),
-            ("SWITCHYARD_GRACE_SECS".into(), "3".into()),
-        ],
-        reap_every: Duration::from_secs(10),
-    };
     println!("Switchyard demo — emulator at {}", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "(AWS)".into()));
-    let rt = Runtime::start(&clients, settings).await?;
+    let env = [("SWITCHYARD_POLL_WAIT_SECS", "5".to_string()), ("SWITCHYARD_GRACE_SECS", "3".into())];
+    let Scratch { rt, data, remote, clients, .. } =
+        Scratch::start(config, "demo", DOMAIN, &env, Duration::from_secs(10)).await?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("  {spinner} {msg} [{elapsed}]")

@@ -16,14 +16,12 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use switchyard_aws::store::CommandItem;
-use switchyard_aws::Clients;
 use switchyard_core::ids::{SessionId, ThreadId};
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 use switchyard_orchestrator::sessions::SessionControl;
 
 use crate::config::CliConfig;
-use crate::demo_git::bare_remote;
-use crate::runtime::{DevSettings, Runtime};
+use crate::runtime::{Runtime, Scratch};
 
 const DOMAIN: &str = "in.load.local";
 const PROJECTS: [&str; 3] = ["site", "app", "docs"];
@@ -249,33 +247,19 @@ fn job(log: &Path) -> String {
 /// Runs one scenario on a fresh local runtime.
 pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions) -> anyhow::Result<ScenarioReport> {
     let started = Instant::now();
-    let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
-    let data = config.data_dir.join(format!("load-{}", &id[20..]));
-    std::fs::create_dir_all(&data)?;
-    let data = data.canonicalize()?;
-    let remote = bare_remote(&data)?;
+    let env = [
+        ("SWITCHYARD_POLL_WAIT_SECS", "1".to_string()),
+        ("SWITCHYARD_HEARTBEAT_SECS", "2".into()),
+        ("SWITCHYARD_GRACE_SECS", "1".into()),
+        ("SWITCHYARD_VISIBILITY_SECS", "30".into()),
+    ];
+    let Scratch { rt, data, remote, id, clients } =
+        Scratch::start(config, "load", DOMAIN, &env, Duration::from_secs(10)).await?;
     let log = data.join("ran.log");
     std::fs::write(&log, "")?;
     // Jobs run as the unprivileged job user: the log is theirs to append to.
     std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))?;
-    let sdk = switchyard_aws::clients::load_sdk_config().await;
-    let clients = Clients::new(&sdk, None);
-    let settings = DevSettings {
-        table: format!("load-{}", &id[20..]),
-        prefix: format!("l{}", &id[20..]),
-        domain: DOMAIN.into(),
-        api_addr: "127.0.0.1:0".parse()?,
-        data_dir: data.clone(),
-        worker_bin: config.worker_binary()?,
-        worker_env: vec![
-            ("SWITCHYARD_POLL_WAIT_SECS".into(), "1".into()),
-            ("SWITCHYARD_HEARTBEAT_SECS".into(), "2".into()),
-            ("SWITCHYARD_GRACE_SECS".into(), "1".into()),
-            ("SWITCHYARD_VISIBILITY_SECS".into(), "30".into()),
-        ],
-        reap_every: Duration::from_secs(10),
-    };
-    let rt = Arc::new(Runtime::start(&clients, settings).await?);
+    let rt = Arc::new(rt);
     let everyone = users(6);
     for project in PROJECTS {
         rt.orchestrator

@@ -43,6 +43,53 @@ pub(crate) struct DevSettings {
     pub(crate) reap_every: Duration,
 }
 
+/// A local runtime on fresh resources for one scripted run (demo, chaos, load): table
+/// `{kind}-{id}`, queue prefix `{k}{id}`, data under `{data_dir}/{kind}-{id}` with a bare git
+/// remote to serve as every project's repository.
+pub(crate) struct Scratch {
+    /// The runtime.
+    pub(crate) rt: Runtime,
+    /// Its data directory (removed by the caller when done).
+    pub(crate) data: PathBuf,
+    /// The bare remote.
+    pub(crate) remote: PathBuf,
+    /// The run's unique id (lower-case ULID).
+    pub(crate) id: String,
+    /// The SDK clients it runs on.
+    pub(crate) clients: switchyard_aws::Clients,
+}
+
+impl Scratch {
+    /// Starts a scratch runtime; `worker_env` are the workers' timings.
+    pub(crate) async fn start(
+        config: &crate::config::CliConfig,
+        kind: &str,
+        domain: &str,
+        worker_env: &[(&str, String)],
+        reap_every: Duration,
+    ) -> anyhow::Result<Self> {
+        let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+        let data = config.data_dir.join(format!("{kind}-{}", &id[20..]));
+        std::fs::create_dir_all(&data)?;
+        let data = data.canonicalize()?;
+        let remote = crate::demo_git::bare_remote(&data)?;
+        let sdk = switchyard_aws::clients::load_sdk_config().await;
+        let clients = Clients::new(&sdk, None);
+        let settings = DevSettings {
+            table: format!("{kind}-{}", &id[20..]),
+            prefix: format!("{}{}", &kind[..1], &id[20..]),
+            domain: domain.into(),
+            api_addr: "127.0.0.1:0".parse()?,
+            data_dir: data.clone(),
+            worker_bin: config.worker_binary()?,
+            worker_env: worker_env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            reap_every,
+        };
+        let rt = Runtime::start(&clients, settings).await?;
+        Ok(Self { rt, data, remote, id, clients })
+    }
+}
+
 /// A running local runtime.
 pub(crate) struct Runtime {
     /// Use cases.

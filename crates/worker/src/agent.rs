@@ -33,6 +33,9 @@ pub enum Exit {
     QueueGone,
 }
 
+/// A long poll of `in` in progress.
+type Receiving = std::pin::Pin<Box<dyn Future<Output = Result<Vec<Received>, AwsError>> + Send>>;
+
 /// The loop's state.
 struct Agent {
     sh: Arc<Shared>,
@@ -88,45 +91,56 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
         superseded_tx,
     ));
     tokio::pin!(shutdown);
+    // The long poll in progress, kept across turns of the loop: a job that ends wakes the
+    // loop at once (its session's next message starts without waiting for the poll), and a
+    // poll is never dropped half-way (its messages would stay invisible for a visibility
+    // timeout).
+    let mut receiving: Option<Receiving> = None;
     let exit = loop {
         agent.reap();
         let idle = agent.running.is_empty() && agent.held.is_empty();
         let idle_for =
             Duration::from_millis(switchyard_aws::now_ms().saturating_sub(agent.last_activity.load(Ordering::Relaxed)));
-        if idle && idle_for >= sh.cfg.idle_timeout {
+        if idle && receiving.is_none() && idle_for >= sh.cfg.idle_timeout {
             match agent.idle_stop().await? {
                 Some(exit) => break exit,
                 None => continue,
             }
         }
-        let wait = if idle {
-            (sh.cfg.idle_timeout.saturating_sub(idle_for).as_secs() as i32).clamp(1, sh.cfg.poll_wait_secs.max(1))
-        } else {
-            1
-        };
-        let vis = Some(sh.visibility.as_secs() as i32);
-        let max = agent.receive_budget();
-        let receive = async {
-            if max == 0 {
-                // Full: nothing is received until a job ends (checked every 200 ms).
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return Ok(Vec::new());
-            }
-            sh.queues.receive(&sh.cfg.in_url, max, wait, vis).await
-        };
+        let rx = receiving.get_or_insert_with(|| {
+            let wait = if idle {
+                (sh.cfg.idle_timeout.saturating_sub(idle_for).as_secs() as i32).clamp(1, sh.cfg.poll_wait_secs.max(1))
+            } else {
+                1
+            };
+            let (queues, url, max) = (sh.queues.clone(), sh.cfg.in_url.clone(), agent.receive_budget());
+            let vis = Some(sh.visibility.as_secs() as i32);
+            Box::pin(async move {
+                if max == 0 {
+                    // Full: nothing is received until a job ends.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return Ok(Vec::new());
+                }
+                queues.receive(&url, max, wait, vis).await
+            })
+        });
         tokio::select! {
             biased;
             _ = &mut shutdown => break Exit::Shutdown,
             _ = superseded.changed() => break Exit::Superseded,
-            got = receive => match got {
-                Ok(msgs) => for m in msgs { agent.handle(m).await },
-                Err(e) if e.is_queue_missing() => {
-                    warn!(container = %id, "the in queue is gone (queue set retired); exiting");
-                    break Exit::QueueGone;
-                }
-                Err(e) => {
-                    warn!(error = %e, "receive failed; backing off");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(done) = agent.jobs.join_next(), if !agent.jobs.is_empty() => agent.finished(done),
+            got = rx => {
+                receiving = None;
+                match got {
+                    Ok(msgs) => for m in msgs { agent.handle(m).await },
+                    Err(e) if e.is_queue_missing() => {
+                        warn!(container = %id, "the in queue is gone (queue set retired); exiting");
+                        break Exit::QueueGone;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "receive failed; backing off");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             },
         }
@@ -184,19 +198,24 @@ impl Agent {
     }
 
     /// Collects finished jobs and starts held work in the freed slots.
+    /// A job task ended: free its slot (and close its session if asked to).
+    fn finished(&mut self, res: Result<Done, tokio::task::JoinError>) {
+        match res {
+            Ok(done) => {
+                self.running.remove(&done.command_id);
+                if self.closing.remove(&done.session) {
+                    self.spawn_close(done.session);
+                }
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => warn!(error = %e, "job task ended abnormally"),
+        }
+        self.touch();
+    }
+
     fn reap(&mut self) {
         while let Some(res) = self.jobs.try_join_next() {
-            match res {
-                Ok(done) => {
-                    self.running.remove(&done.command_id);
-                    if self.closing.remove(&done.session) {
-                        self.spawn_close(done.session);
-                    }
-                }
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => warn!(error = %e, "job task ended abnormally"),
-            }
-            self.touch();
+            self.finished(res);
         }
         let mut i = 0;
         while i < self.held.len() && self.running.len() < self.slots {
