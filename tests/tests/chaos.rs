@@ -20,7 +20,10 @@ fn a_burst_with_duplicates_kills_and_stops_loses_nothing_and_answers_once() -> a
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("null"))
         .map_err(|e| anyhow::anyhow!("no JSON report ({e})\nstdout:\n{stdout}\nstderr:\n{stderr}"))?;
     let n = |k: &str| report[k].as_u64().unwrap_or(u64::MAX);
-    println!(
+    // Straight to stderr (not the captured `println!`): `make test` shows the counts.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "chaos: sent {} (+{} duplicates), commands {}, succeeded {}, interrupted {}, lost {}, stuck {}, failed {}, \
          last not succeeded {}, replies {}, reply mismatches {}, kills {}, stops {}, retried {}",
         n("sent"),

@@ -22,8 +22,10 @@ fn load(args: &[&str]) -> anyhow::Result<Vec<serde_json::Value>> {
         .map_err(|e| anyhow::anyhow!("no JSON report ({e})\nstdout:\n{stdout}\nstderr:\n{stderr}"))?;
     assert!(data.join("load-report.html").exists(), "HTML report written");
     let _ = std::fs::remove_dir_all(&data);
+    // Straight to stderr (not the captured `println!`): `make test` shows the figures.
+    use std::io::Write;
     for r in &reports {
-        println!("load {}: {r}", r["scenario"]);
+        let _ = writeln!(std::io::stderr(), "load {}: {r}", r["scenario"]);
     }
     assert!(out.status.success(), "stderr:\n{stderr}");
     Ok(reports)

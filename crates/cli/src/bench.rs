@@ -105,6 +105,7 @@ async fn load(config: &CliConfig) -> anyhow::Result<()> {
         println!("bench load.{name}.handled_pct = {:.1} %", r.handled_pct);
         println!("bench load.{name}.lost = {} commands", r.lost);
         println!("bench load.{name}.duplicated = {} commands", r.duplicated);
+        println!("bench load.{name}.reexecuted = {} commands", r.reexecuted);
         println!("bench load.{name}.out_of_order = {} starts", r.out_of_order);
         println!("bench load.{name}.email_to_reply_p99_ms = {} ms", r.email_to_reply_ms[2]);
         reports.push(r);

@@ -4,8 +4,8 @@
 //!
 //! Each scenario runs on a fresh runtime (its own table, queues and data directory). Every
 //! thread is a script of steps (instruction, interrupt, cancel, close) run by its own task;
-//! the job records each start and end in a log, so duplicates and out-of-order execution are
-//! measured from what actually ran, not from what the store says.
+//! the job records each start and end in a log, so re-executions and out-of-order execution
+//! are measured from what actually ran, not from what the store says.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -107,8 +107,12 @@ pub(crate) struct ScenarioReport {
     pub(crate) handled_pct: f64,
     /// Instructions with no command.
     pub(crate) lost: usize,
-    /// Commands whose job completed more than once, or answered more than once.
+    /// Commands answered (finalised and replied to) more than once.
     pub(crate) duplicated: usize,
+    /// Commands whose job process ran to its end more than once: a worker killed after the job
+    /// ended but before its outcome was recorded runs it again (at-least-once execution of the
+    /// job, exactly-once outcome). Expected only under SIGKILL.
+    pub(crate) reexecuted: usize,
     /// Job starts of a seq lower than one already started in the same session.
     pub(crate) out_of_order: usize,
     /// Commands failed (or cancelled where nothing was cancelled), or still queued/running.
