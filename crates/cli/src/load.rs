@@ -513,7 +513,11 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     if let Ok(rt) = Arc::try_unwrap(rt) {
         rt.shutdown().await;
     }
-    let _ = std::fs::remove_dir_all(&data);
+    if r.ok() {
+        let _ = std::fs::remove_dir_all(&data);
+    } else {
+        eprintln!("  {}: evidence kept in {}", r.scenario, data.display());
+    }
     Ok(r)
 }
 
