@@ -197,7 +197,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
 
     let t0 = Instant::now();
     let mut pending_faults = faults.into_iter().peekable();
-    let mut recoveries: Vec<(Instant, u64, SessionId, u64)> = Vec::new();
+    let mut recoveries: Vec<(u64, SessionId, u64)> = Vec::new();
     for (at, raw) in emails {
         while let Some((fat, kill)) = pending_faults.peek().copied() {
             if fat > at {
@@ -237,8 +237,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Recovery: kill → the outcome of each command the killed worker held.
-    for (killed_at, wall_ms, session, seq) in &recoveries {
-        let _ = killed_at;
+    for (wall_ms, session, seq) in &recoveries {
         if let Some(c) = all.get(session.as_str()).and_then(|cs| cs.iter().find(|c| c.seq == *seq)) {
             if let Some(f) = c.finished_ms {
                 report.recovery_ms.push(f.saturating_sub(*wall_ms));
@@ -294,7 +293,7 @@ pub(crate) async fn fault(
     kill: bool,
     rng: &mut Rng,
     report: &mut ChaosReport,
-    recoveries: &mut Vec<(Instant, u64, SessionId, u64)>,
+    recoveries: &mut Vec<(u64, SessionId, u64)>,
 ) -> anyhow::Result<()> {
     let tasks = rt.launcher.running();
     if tasks.is_empty() {
@@ -310,7 +309,7 @@ pub(crate) async fn fault(
         .find(|c| c.task_arn.as_deref() == Some(task.as_str()))
         .map(|c| (ContainerId::from_stored(c.container_id), c.launch_token));
     let signal = if kill { nix::sys::signal::Signal::SIGKILL } else { nix::sys::signal::Signal::SIGTERM };
-    let now = (Instant::now(), switchyard_aws::now_ms());
+    let killed_ms = switchyard_aws::now_ms();
     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).is_err() {
         return Ok(());
     }
@@ -319,7 +318,7 @@ pub(crate) async fn fault(
         if let Some((container, Some(token))) = holder {
             for c in store.running_commands_of(container.as_str()).await? {
                 if c.run_by.as_deref() == Some(token.as_str()) {
-                    recoveries.push((now.0, now.1, SessionId::parse(&c.session_id)?, c.seq));
+                    recoveries.push((killed_ms, SessionId::parse(&c.session_id)?, c.seq));
                 }
             }
         }

@@ -309,23 +309,20 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         .chain((0..o.stop_workers).map(|_| false))
         .map(|kill| (Duration::from_millis(500 + rng.below(window.as_millis() as u64 + 1)), kill))
         .collect();
-    let fault_report = Arc::new(Mutex::new(crate::chaos::ChaosReport::default()));
+    // Faults land inside the send window, so this task is done before outcomes are judged.
     let fault_task = {
-        let (rt, report) = (rt.clone(), fault_report.clone());
+        let rt = rt.clone();
         tokio::spawn(async move {
             let t0 = Instant::now();
             let mut faults = faults;
             faults.sort_by_key(|(at, _)| *at);
-            let mut rng = crate::chaos::Rng::seeded();
-            let mut recoveries = Vec::new();
+            let (mut rng, mut report, mut recoveries) =
+                (crate::chaos::Rng::seeded(), crate::chaos::ChaosReport::default(), Vec::new());
             for (at, kill) in faults {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
-                let mut r = report.lock().map(|r| r.clone()).unwrap_or_default();
-                let _ = crate::chaos::fault(&rt, kill, &mut rng, &mut r, &mut recoveries).await;
-                if let Ok(mut shared) = report.lock() {
-                    *shared = r;
-                }
+                let _ = crate::chaos::fault(&rt, kill, &mut rng, &mut report, &mut recoveries).await;
             }
+            report
         })
     };
 
@@ -402,8 +399,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    fault_task.abort();
-    let _ = fault_task.await;
+    let faults = fault_task.await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     bar.finish_and_clear();
 
@@ -491,7 +487,6 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     r.expectation_met = scenario != Scenario::Seed || (r.containers == 3 && r.run_tasks == 3);
     r.handled_pct = if r.sent == 0 { 100.0 } else { 100.0 * handled as f64 / r.sent as f64 };
     r.duplicate_deliveries = duplicates.lock().map(|d| *d).unwrap_or(0);
-    let faults = fault_report.lock().map(|f| f.clone()).unwrap_or_default();
     (r.kills, r.stops) = (faults.kills, faults.stops);
     let mut lat = r.reply_latencies.clone();
     r.email_to_reply_ms = [pct(&mut lat, 0.5), pct(&mut lat, 0.95), pct(&mut lat, 0.99)];
