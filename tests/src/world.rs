@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchyard_core::container::ContainerStatus;
-use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::container::{ContainerEvent, ContainerStatus};
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::messages::{decode, Response};
 use switchyard_core::project::{InterruptScope, Verdict};
@@ -113,7 +112,7 @@ impl World {
 
     /// The `out` queue of the route's container.
     pub async fn out_url(&self, r: &RouteOutcome) -> anyhow::Result<String> {
-        let c = self.env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?;
+        let c = self.env.store().get_container(&r.container).await?;
         Ok(c.and_then(|c| c.out_url).expect("out url recorded"))
     }
 
@@ -155,7 +154,7 @@ impl World {
 
     /// The command item of a route.
     pub async fn command(&self, r: &RouteOutcome) -> anyhow::Result<switchyard_aws::store::CommandItem> {
-        Ok(self.env.store().get_command(&SessionId::parse(&r.session)?, r.seq).await?.expect("command"))
+        Ok(self.env.store().get_command(&r.session, r.seq).await?.expect("command"))
     }
 
     /// Stops every worker and removes the scratch dirs.
@@ -174,9 +173,9 @@ pub fn token(r: &RouteOutcome) -> String {
 
 /// Marks the container stopped and launches it again, as task-events does.
 pub async fn relaunch(w: &World, r: &RouteOutcome) -> anyhow::Result<()> {
-    let id = ContainerId::from_stored(r.container.clone());
+    let id = r.container.clone();
     let store = w.env.store();
-    store.set_status(&id, None, &[], ContainerStatus::Stopped, Some("task stopped")).await?;
+    store.set_status(&id, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("task stopped")).await?;
     let item = store.get_container(&id).await?;
     let (generation, urls) = w.o.ensure_queue_set(&id, item.as_ref()).await?;
     let key = ContainerKey { id: &id, client: "acme", project: "site", user: ANN };

@@ -10,11 +10,12 @@ use switchyard_aws::launcher::{EcsLauncher, Launcher};
 use switchyard_aws::mailer::Mailer;
 use switchyard_aws::queues::RESPONDER_VISIBILITY_S;
 use switchyard_aws::store::{ContainerItem, META};
-use switchyard_core::container::ContainerStatus;
-use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::container::{ContainerEvent, ContainerStatus};
+use switchyard_core::ids::{CommandId, ContainerId, SessionId};
 use switchyard_core::inbound::inbound_from_email;
-use switchyard_core::messages::{decode, encode, Outcome, Response, Timings};
+use switchyard_core::messages::{decode, encode, Outcome, Response, Source, Timings};
 use switchyard_core::project::{InterruptScope, Verdict};
+use switchyard_core::status::{CommandStatus, ErrorCode, SessionStatus};
 use switchyard_orchestrator::reconcile::ReaperSettings;
 use switchyard_orchestrator::sessions::SessionControl;
 use switchyard_orchestrator::{Orchestrator, Rejection, RouteError, RouteOutcome, RouteStatus};
@@ -29,7 +30,7 @@ async fn route_email(o: &Orchestrator, id: &str, to: &str, body: &str) -> anyhow
 }
 
 async fn container(env: &TestEnv, r: &RouteOutcome) -> anyhow::Result<ContainerItem> {
-    Ok(env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?.expect("container item"))
+    Ok(env.store().get_container(&r.container).await?.expect("container item"))
 }
 
 async fn queue_attr(env: &TestEnv, url: &str, name: QueueAttributeName) -> anyhow::Result<String> {
@@ -117,8 +118,8 @@ async fn permanent_ses_errors_and_dead_lettered_responses_are_recorded_not_retri
     let res = responder::handle_record(&state, &record("m1", &encode(&succeeded(&r, Some(&from))), &out_url)).await?;
     // THEN it is handled (no retry), the outcome stands and the failed reply is recorded
     assert!(res.reply_error.as_deref().is_some_and(|e| e.contains("MessageRejected")), "{res:?}");
-    let cmd = env.store().get_command(&SessionId::parse(&r.session)?, r.seq).await?.expect("command");
-    assert_eq!(cmd.status, "succeeded");
+    let cmd = env.store().get_command(&r.session, r.seq).await?.expect("command");
+    assert_eq!(cmd.status, CommandStatus::Final(Outcome::Succeeded));
     assert!(cmd.reply_error.is_some());
     // AND a response that reached the DLQ is recorded the same way, never re-sent
     let r2 = route_email(&o, &format!("{}@x", unique()), &format!("acme.site+t.{}@in.example.com", r.thread), "Again")
@@ -126,8 +127,8 @@ async fn permanent_ses_errors_and_dead_lettered_responses_are_recorded_not_retri
     let dlq_url = c.dlq_url.clone().expect("dlq");
     let res = responder::handle_record(&state, &record("m2", &encode(&succeeded(&r2, Some(TO))), &dlq_url)).await?;
     assert!(res.email.is_none() && res.reply_error.is_some());
-    let cmd = env.store().get_command(&SessionId::parse(&r2.session)?, r2.seq).await?.expect("command");
-    assert_eq!((cmd.status.as_str(), cmd.reply_error.is_some()), ("succeeded", true));
+    let cmd = env.store().get_command(&r2.session, r2.seq).await?.expect("command");
+    assert_eq!((cmd.status, cmd.reply_error.is_some()), (CommandStatus::Final(Outcome::Succeeded), true));
     Ok(())
 }
 
@@ -142,8 +143,8 @@ async fn a_project_named_dlq_tools_is_answered_not_dead_lettered() -> anyhow::Re
     assert!(out_url.contains("-dlq-"), "{out_url}");
     let state = responder::State { orchestrator: o.clone(), mailer: Mailer::new(env.clients.ses.clone()) };
     responder::handle_record(&state, &record("m1", &encode(&succeeded(&r, None)), &out_url)).await?;
-    let cmd = env.store().get_command(&SessionId::parse(&r.session)?, r.seq).await?.expect("command");
-    assert_eq!((cmd.status.as_str(), cmd.error_code), ("succeeded", None));
+    let cmd = env.store().get_command(&r.session, r.seq).await?.expect("command");
+    assert_eq!((cmd.status, cmd.error_code), (CommandStatus::Final(Outcome::Succeeded), None));
     Ok(())
 }
 
@@ -159,13 +160,13 @@ async fn failed_launches_are_accepted_back_off_and_finally_answer_the_waiting_wo
     // THEN the instruction is accepted (no error for a client to retry into a duplicate)
     assert!(!r.launched);
     let c = container(&env, &r).await?;
-    assert_eq!((c.container_status.as_deref(), c.launch_failures), (Some("failed"), 1));
+    assert_eq!((c.container_status, c.launch_failures), (Some(ContainerStatus::Failed), 1));
     assert!(c.next_launch_ms.is_some_and(|t| t > switchyard_aws::now_ms()));
     // AND the reaper does not relaunch inside the back-off
     let report = o.reap(&ReaperSettings::default()).await?;
     assert!(report.relaunched.is_empty() && report.errors.is_empty(), "{report:?}");
     // WHEN the back-off has passed and this is the fifth failure in a row
-    let id = ContainerId::from_stored(r.container.clone());
+    let id = r.container.clone();
     env.clients
         .dynamo
         .update_item()
@@ -180,11 +181,11 @@ async fn failed_launches_are_accepted_back_off_and_finally_answer_the_waiting_wo
     o.reap(&ReaperSettings::default()).await?;
     // THEN the container gives up and the waiting instruction is answered as failed on `out`
     let c = container(&env, &r).await?;
-    assert_eq!((c.container_status.as_deref(), c.launch_failures), (Some("failed"), 5));
+    assert_eq!((c.container_status, c.launch_failures), (Some(ContainerStatus::Failed), 5));
     let out = env.queues().receive(c.out_url.as_deref().expect("out"), 10, 1, Some(60)).await?;
     let answers: Vec<Response> = out.iter().map(|m| decode::<Response>(&m.body)).collect::<Result<_, _>>()?;
     assert_eq!(answers.len(), 1);
-    assert_eq!((answers[0].outcome, answers[0].error_code.as_deref()), (Outcome::Failed, Some("launch_failed")));
+    assert_eq!((answers[0].outcome, answers[0].error_code.clone()), (Outcome::Failed, Some(ErrorCode::LaunchFailed)));
     let (visible, in_flight) = env.queues().depth(c.in_url.as_deref().expect("in")).await?;
     assert_eq!(visible + in_flight, 0);
     Ok(())
@@ -198,19 +199,19 @@ async fn one_failing_container_does_not_abort_the_reaper_pass() -> anyhow::Resul
     o.put_project(project("acme", "site", &[ANN])).await?;
     // GIVEN a stopped container with backlog
     let r = route_email(&o, &format!("{}@x", unique()), TO, "Hello").await?;
-    let id = ContainerId::from_stored(r.container.clone());
-    env.store().set_status(&id, None, &[], ContainerStatus::Stopped, Some("test")).await?;
+    let id = r.container.clone();
+    env.store().set_status(&id, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("test")).await?;
     // AND a stopped container whose recorded queue no longer exists (its calls fail)
     let broken = ContainerId::new("acme", "site", "zed@example.com");
     let urls = env.queues().ensure_queue_set(&broken, 1).await?;
     env.store().record_queue_set(&broken, 1, &urls).await?;
     env.store().claim_launch(&broken, "acme", "site", "zed@example.com", "tok").await?;
-    env.store().set_status(&broken, None, &[], ContainerStatus::Stopped, Some("test")).await?;
+    env.store().set_status(&broken, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("test")).await?;
     env.clients.sqs.delete_queue().queue_url(&urls.in_url).send().await?;
     // WHEN the reaper passes (whatever order it meets them in)
     let report = o.reap(&ReaperSettings::default()).await?;
     // THEN the healthy one is relaunched and the broken one is reported
-    assert_eq!(report.relaunched, vec![id.to_string()], "{report:?}");
+    assert_eq!(report.relaunched, vec![id.clone()], "{report:?}");
     assert_eq!(report.errors.len(), 1, "{report:?}");
     assert!(report.errors[0].starts_with(broken.as_str()), "{report:?}");
     Ok(())
@@ -223,7 +224,7 @@ async fn routers_wait_for_a_retiring_queue_set_and_use_the_next_generation() -> 
     let o = env.orchestrator();
     o.put_project(project("acme", "site", &[ANN])).await?;
     let r = route_email(&o, &format!("{}@x", unique()), TO, "Hello").await?;
-    let id = ContainerId::from_stored(r.container.clone());
+    let id = r.container.clone();
     let store = env.store();
     // GIVEN the container stopped with empty queues, and the reaper beginning to retire it
     let c = container(&env, &r).await?;
@@ -231,7 +232,7 @@ async fn routers_wait_for_a_retiring_queue_set_and_use_the_next_generation() -> 
     for m in env.queues().receive(&old_in, 10, 1, Some(60)).await? {
         env.queues().delete(&old_in, &m.receipt).await?;
     }
-    store.set_status(&id, None, &[], ContainerStatus::Stopped, Some("idle")).await?;
+    store.set_status(&id, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("idle")).await?;
     assert!(store.begin_retire(&id, 1).await?);
     // THEN no launch can be claimed
     assert!(matches!(
@@ -255,7 +256,7 @@ async fn routers_wait_for_a_retiring_queue_set_and_use_the_next_generation() -> 
     let new_in = c2.in_url.expect("in");
     assert_ne!(new_in, old_in);
     let msgs = env.queues().receive(&new_in, 10, 1, Some(60)).await?;
-    assert!(msgs.iter().any(|m| m.body.contains(&r2.command_id)));
+    assert!(msgs.iter().any(|m| m.body.contains(r2.command_id.as_str())));
     Ok(())
 }
 
@@ -307,7 +308,7 @@ async fn an_older_seq_never_starts_after_a_newer_one() -> anyhow::Result<()> {
     let o = env.orchestrator();
     o.put_project(project("acme", "site", &[ANN])).await?;
     let r = route_email(&o, &format!("{}@x", unique()), TO, "Hello").await?;
-    let s = SessionId::parse(&r.session)?;
+    let s = r.session.clone();
     let store = env.store();
     assert!(store.claim_seq(&s, 6).await?);
     assert!(store.claim_seq(&s, 6).await?, "a retry of the same seq may start");
@@ -334,7 +335,7 @@ async fn a_duplicate_delivery_resends_the_stored_command_of_the_stored_session()
         (dup.session.as_str(), dup.command_id.as_str(), dup.seq),
         (first.session.as_str(), first.command_id.as_str(), first.seq)
     );
-    let cmds = env.store().list_commands(&SessionId::parse(&other.session)?).await?;
+    let cmds = env.store().list_commands(&other.session).await?;
     assert_eq!(cmds.len(), 1, "nothing was appended to the other session");
     Ok(())
 }
@@ -345,7 +346,7 @@ async fn run_task_with_the_same_launch_token_starts_one_task() -> anyhow::Result
     let env = TestEnv::new().await?;
     let launcher = EcsLauncher::new(env.clients.ecs.clone(), env.ecs.clone());
     let spec = switchyard_aws::launcher::LaunchSpec {
-        container_id: format!("{}-c", env.prefix),
+        container_id: ContainerId::parse(&format!("{}-c", env.prefix))?,
         client: "acme".into(),
         project: "site".into(),
         user: ANN.into(),
@@ -390,7 +391,7 @@ async fn the_ses_message_id_of_a_reply_is_a_thread_alias() -> anyhow::Result<()>
     let sent = o.respond(Some(&mailer), &succeeded(&r, Some(&from))).await?.email.expect("a reply");
     assert!(sent.ses_message_id.ends_with("@us-east-1.amazonses.com"), "{}", sent.ses_message_id);
     let thread = env.store().lookup_alias("acme", std::slice::from_ref(&sent.ses_message_id)).await?;
-    assert_eq!(thread.map(|t| t.to_string()), Some(r.thread.clone()));
+    assert_eq!(thread, Some(r.thread.clone()));
     Ok(())
 }
 
@@ -406,10 +407,10 @@ async fn controls_for_a_stopped_container_launch_nothing() -> anyhow::Result<()>
     for m in env.queues().receive(&in_url, 10, 1, Some(60)).await? {
         env.queues().delete(&in_url, &m.receipt).await?;
     }
-    let id = ContainerId::from_stored(r.container.clone());
-    env.store().set_status(&id, None, &[], ContainerStatus::Stopped, Some("idle")).await?;
+    let id = r.container.clone();
+    env.store().set_status(&id, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("idle")).await?;
     let tasks_before = env.ecs_task_count().await?;
-    let session = env.store().get_session(&SessionId::parse(&r.session)?).await?.expect("session");
+    let session = env.store().get_session(&r.session).await?.expect("session");
     for what in [SessionControl::Interrupt, SessionControl::Cancel, SessionControl::Close] {
         o.control_session(&session, what).await?;
     }
@@ -418,8 +419,8 @@ async fn controls_for_a_stopped_container_launch_nothing() -> anyhow::Result<()>
     let report = o.reap(&ReaperSettings::default()).await?;
     assert!(report.relaunched.is_empty(), "{report:?}");
     assert_eq!(env.ecs_task_count().await?, tasks_before);
-    let s = env.store().get_session(&SessionId::parse(&r.session)?).await?.expect("session");
-    assert_eq!((s.status.as_str(), s.cancel_before_seq), ("closed", 2));
+    let s = env.store().get_session(&r.session).await?.expect("session");
+    assert_eq!((s.status, s.cancel_before_seq), (SessionStatus::Closed, 2));
     Ok(())
 }
 
@@ -445,16 +446,16 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
     use switchyard_aws::store::{command_sk, idempotency_pk, session_pk, AppendCommand, AppendOutcome, CommandItem};
     let env = TestEnv::new().await?;
     let session = SessionId::new("acme", &switchyard_core::ids::ThreadId::from_seed(&unique()));
-    let command_id = ulid::Ulid::new().to_string();
+    let command_id = CommandId::new();
     let command = CommandItem {
         pk: session_pk(&session),
         sk: command_sk(1),
         command_id: command_id.clone(),
-        session_id: session.to_string(),
+        session_id: session.clone(),
         seq: 1,
         instruction: "x".into(),
-        status: "queued".into(),
-        source: "email".into(),
+        status: CommandStatus::Queued,
+        source: Source::Email,
         sender: ANN.into(),
         message_id: None,
         created_ms: 1,
@@ -484,18 +485,18 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
     let item = switchyard_aws::store::SessionItem {
         pk: session_pk(&session),
         sk: META.into(),
-        session_id: session.to_string(),
+        session_id: session.clone(),
         client: "acme".into(),
         project: "site".into(),
         user: ANN.into(),
-        session_container: "c".into(),
-        thread: session.thread().to_string(),
+        session_container: ContainerId::new("acme", "site", ANN),
+        thread: session.thread(),
         branch: session.thread().branch(),
-        status: "open".into(),
+        status: SessionStatus::Open,
         next_seq: 1,
         cancel_before_seq: 0,
         subject: String::new(),
-        source: "email".into(),
+        source: Source::Email,
         created_ms: 1,
         last_activity_ms: 1,
     };

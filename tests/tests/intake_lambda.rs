@@ -47,7 +47,7 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
     assert!(env.store().get_session(&spoofed).await?.is_none());
     // AND one container was launched for ann
     let container = env.store().get_container(&ContainerId::new("acme", "site", "ann@example.com")).await?;
-    assert_eq!(container.and_then(|c| c.container_status).as_deref(), Some("starting"));
+    assert_eq!(container.and_then(|c| c.container_status), Some(switchyard_core::container::ContainerStatus::Starting));
     assert_eq!(env.ecs_task_count().await?, 1);
     Ok(())
 }
@@ -151,7 +151,7 @@ async fn the_project_comes_from_the_envelope_and_mail_without_from_is_refused() 
     );
     let rec = ses_record(&template, raw.as_bytes(), &["acme.site@in.example.com"], true);
     match intake_email::handle_record(&state, &rec).await? {
-        intake_email::RecordOutcome::Routed(o) => assert!(o.container.starts_with("acme-site-"), "{o:?}"),
+        intake_email::RecordOutcome::Routed(o) => assert!(o.container.as_str().starts_with("acme-site-"), "{o:?}"),
         other => panic!("expected acme/site, got {other:?}"),
     }
     // AND a BCC delivery: our address is in no header, only in the envelope

@@ -9,9 +9,11 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use mail_parser::MessageParser;
 use switchyard_aws::mailer::Mailer;
-use switchyard_core::container::ContainerStatus;
+use switchyard_core::container::{ContainerEvent, ContainerStatus};
 use switchyard_core::ids::ContainerId;
+use switchyard_core::messages::Outcome;
 use switchyard_core::project::InterruptScope;
+use switchyard_core::status::{CommandStatus, ErrorCode};
 use switchyard_core::thread::ThreadRule;
 use switchyard_orchestrator::reconcile::ReaperSettings;
 use switchyard_tests::world::{token, world, ANN, WAIT};
@@ -70,7 +72,7 @@ async fn reply_email_is_threaded_and_replies_to_it_stay_in_the_session() -> anyh
     assert!(body.contains("notes.md"), "{body}");
     assert!(parsed.body_html(0).is_some());
     // AND the command records the outcome (the worker already had)
-    assert_eq!(w.command(&first).await?.status, "succeeded");
+    assert_eq!(w.command(&first).await?.status, CommandStatus::Final(Outcome::Succeeded));
     // AND the same out record again sends no second email
     assert!(responder::handle_record(&state, &event.records[0]).await?.email.is_none());
 
@@ -122,7 +124,7 @@ async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
         )
         .await?;
     // GIVEN the work message as it would sit in the DLQ
-    let c = env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?.expect("container");
+    let c = env.store().get_container(&r.container).await?.expect("container");
     let msgs = env.queues().receive(c.in_url.as_deref().expect("in"), 10, 1, Some(60)).await?;
     let work = msgs.iter().find(|m| m.body.contains("\"type\":\"work\"")).expect("work message");
     let state = responder::State { orchestrator: o.clone(), mailer };
@@ -132,8 +134,8 @@ async fn dead_lettered_command_is_reported_failed() -> anyhow::Result<()> {
     let out = responder::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
     // THEN the command is failed with the dlq code and the sender is told
     assert!(out.batch_item_failures.is_empty());
-    let cmd = env.store().get_command(&switchyard_core::ids::SessionId::parse(&r.session)?, 1).await?.expect("command");
-    assert_eq!((cmd.status.as_str(), cmd.error_code.as_deref()), ("failed", Some("dlq")));
+    let cmd = env.store().get_command(&r.session, 1).await?.expect("command");
+    assert_eq!((cmd.status, cmd.error_code), (CommandStatus::Final(Outcome::Failed), Some(ErrorCode::Dlq)));
     // AND a poison body in the DLQ is dropped, not retried forever
     let poison = sqs_event(&[("p".into(), "{garbage".into())], &dlq_arn);
     assert!(responder::handle(&state, LambdaEvent::new(poison, Context::default()))
@@ -190,10 +192,12 @@ async fn reaper_marks_silent_workers_degraded_then_failed_and_relaunches_with_ba
             .inbound,
         )
         .await?;
-    let id = ContainerId::from_stored(r.container.clone());
+    let id = r.container.clone();
     let first = env.store().get_container(&id).await?.expect("container");
     // GIVEN a worker that registered and then went silent (no heartbeats)
-    env.store().set_status(&id, first.launch_token.as_deref(), &[], ContainerStatus::Running, None).await?;
+    env.store()
+        .set_status(&id, first.launch_token.as_deref(), ContainerEvent::Registered, ContainerStatus::Running, None)
+        .await?;
     let settings = ReaperSettings { heartbeat: Duration::from_millis(300), ..ReaperSettings::default() };
     // THEN the reaper first judges it degraded…
     eventually("degraded", WAIT, || {
@@ -212,7 +216,7 @@ async fn reaper_marks_silent_workers_degraded_then_failed_and_relaunches_with_ba
     .await?;
     assert!(report.relaunched.contains(&r.container), "{report:?}");
     let now = env.store().get_container(&id).await?.expect("container");
-    assert_eq!(now.container_status.as_deref(), Some("starting"));
+    assert_eq!(now.container_status, Some(ContainerStatus::Starting));
     assert_ne!(now.launch_token, first.launch_token);
     assert_eq!(env.ecs_task_count().await?, 2);
     let stopped = env
@@ -285,7 +289,7 @@ async fn reaper_retires_an_idle_stopped_queue_set_and_the_next_launch_uses_a_new
     };
     // GIVEN a container whose work was consumed and which then stopped
     let r = route("gen1@x").await?;
-    let id = ContainerId::from_stored(r.container.clone());
+    let id = r.container.clone();
     let item = env.store().get_container(&id).await?.expect("container");
     let in_url = item.in_url.clone().expect("in");
     assert!(in_url.ends_with("-g1.fifo"), "{in_url}");
@@ -293,7 +297,7 @@ async fn reaper_retires_an_idle_stopped_queue_set_and_the_next_launch_uses_a_new
     for m in q.receive(&in_url, 10, 1, Some(60)).await? {
         q.delete(&in_url, &m.receipt).await?;
     }
-    env.store().set_status(&id, None, &[], ContainerStatus::Stopped, Some("idle")).await?;
+    env.store().set_status(&id, None, ContainerEvent::TaskStopped, ContainerStatus::Stopped, Some("idle")).await?;
     // WHEN the reaper runs with a zero retirement age
     let settings = ReaperSettings { retire_after: Duration::ZERO, ..ReaperSettings::default() };
     let report = o.reap(&settings).await?;

@@ -54,10 +54,10 @@ fn every_scenario_and_a_chaos_pass_handle_everything_once_and_in_order() -> anyh
 
     // THEN under chaos: kills, stops and duplicate deliveries
     let reports = load(&["concurrent", "--kill-workers", "2", "--stop-workers", "2", "--duplicates", "0.2"])?;
-    // `duplicated` (a command answered twice) is reported, not asserted, under chaos: one run
-    // in about three has shown one such command and its cause is not found yet (BENCHMARKS.md,
-    // issue 11). Everything else must hold.
-    check(&reports[0], &["lost", "out_of_order", "failed", "last_not_succeeded"]);
+    // A job may run to its end again only after a SIGKILL between its end and its recorded
+    // outcome; its answer is still sent once.
+    check(&reports[0], &["lost", "duplicated", "out_of_order", "failed", "last_not_succeeded"]);
+    assert!(reports[0]["reexecuted"].as_u64() <= reports[0]["kills"].as_u64(), "{}", reports[0]);
     assert!(reports[0]["kills"].as_u64().unwrap_or(0) + reports[0]["stops"].as_u64().unwrap_or(0) > 0);
     Ok(())
 }

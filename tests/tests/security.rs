@@ -1,9 +1,9 @@
 //! Untrusted jobs and forged senders (issue 10): what a job can see, what leaks into
 //! errors and replies.
 
-use switchyard_core::ids::ContainerId;
 use switchyard_core::messages::Outcome;
 use switchyard_core::project::InterruptScope;
+use switchyard_core::status::ErrorCode;
 use switchyard_tests::world::{world_with_env, ANN};
 use switchyard_tests::{project, unique, TestEnv};
 
@@ -28,13 +28,8 @@ async fn a_job_hunting_for_credentials_finds_none() -> anyhow::Result<()> {
     let rs = w.responses(&r, 1).await?;
     assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
     let loot = w.branch_file(&format!("thread-{}", r.thread), "loot.txt").expect("loot committed");
-    let launch_token = w
-        .env
-        .store()
-        .get_container(&ContainerId::from_stored(r.container.clone()))
-        .await?
-        .and_then(|c| c.launch_token)
-        .expect("launch token");
+    let launch_token =
+        w.env.store().get_container(&r.container).await?.and_then(|c| c.launch_token).expect("launch token");
     // THEN the commit holds none of them
     for secret in [CANARY_SESSION, CANARY_URI, "canary-meta-4711", launch_token.as_str()] {
         assert!(!loot.contains(secret), "the job found {secret}:\n{loot}");
@@ -65,7 +60,7 @@ async fn a_repository_url_with_credentials_never_reaches_an_error_or_a_reply() -
     let r = w.send(ANN, TO, &format!("{}@x", unique()), "Change something.").await?;
     let rs = w.responses(&r, 1).await?;
     // THEN the job fails on git, and neither the response nor the stored command shows it
-    assert_eq!((rs[0].outcome, rs[0].error_code.as_deref()), (Outcome::Failed, Some("git")));
+    assert_eq!((rs[0].outcome, rs[0].error_code.clone()), (Outcome::Failed, Some(ErrorCode::Git)));
     let text = serde_json::to_string(&rs[0])?;
     assert!(!text.contains("ghp_s3cretT0ken"), "{text}");
     let stored = format!("{:?}", w.command(&r).await?);

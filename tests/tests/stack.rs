@@ -3,10 +3,10 @@
 //! moto drops a few properties (TTL, task networking, arm64): `tests/infra.rs` checks those
 //! by reading the template.
 
-use switchyard_core::ids::{ContainerId, SessionId};
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::messages::Outcome;
 use switchyard_core::project::{InterruptScope, Verdict};
+use switchyard_core::status::CommandStatus;
 use switchyard_tests::world::{world_in, ANN};
 use switchyard_tests::{email, git, project, unique, TestEnv};
 
@@ -26,7 +26,7 @@ async fn routing_on_the_stack_resources() -> anyhow::Result<()> {
     // WHEN an email is routed THEN a queue set under the stack's prefix and one task in its cluster
     let r = o.route(&inbound).await?;
     assert!(r.launched);
-    let c = env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?.expect("container");
+    let c = env.store().get_container(&r.container).await?.expect("container");
     let in_url = c.in_url.expect("in url");
     assert!(in_url.rsplit('/').next().unwrap_or("").starts_with(&format!("{}-in-", env.prefix)), "{in_url}");
     assert_eq!(env.ecs_task_count().await?, before + 1);
@@ -38,7 +38,7 @@ async fn routing_on_the_stack_resources() -> anyhow::Result<()> {
     // AND a duplicate delivery makes no second command
     let again = o.route(&inbound).await?;
     assert_eq!(again.command_id, r.command_id);
-    assert_eq!(env.store().list_commands(&SessionId::parse(&r.session)?).await?.len(), 1);
+    assert_eq!(env.store().list_commands(&r.session).await?.len(), 1);
     Ok(())
 }
 
@@ -61,7 +61,7 @@ async fn worker_on_the_stack_resources() -> anyhow::Result<()> {
     assert_eq!(rs[0].outcome, Outcome::Succeeded);
     let branch = format!("thread-{}", r.thread);
     assert_eq!(git(&w.remote, &["show", &format!("{branch}:stack.txt")])?, "Commit through the stack.\n");
-    assert_eq!(w.command(&r).await?.status, "succeeded");
+    assert_eq!(w.command(&r).await?.status, CommandStatus::Final(Outcome::Succeeded));
     w.stop_all().await;
     Ok(())
 }

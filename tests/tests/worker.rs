@@ -2,9 +2,10 @@
 //! (a bare repo as remote), real SQS/DynamoDB in the emulator.
 
 use switchyard_aws::queues::Received;
-use switchyard_core::ids::ContainerId;
+use switchyard_core::container::ContainerStatus;
 use switchyard_core::messages::Outcome;
 use switchyard_core::project::InterruptScope;
+use switchyard_core::status::CommandStatus;
 use switchyard_tests::world::{relaunch, token, world, ANN, WAIT};
 use switchyard_tests::{eventually, git};
 
@@ -32,11 +33,14 @@ async fn email_to_commit_on_branch_and_response() -> anyhow::Result<()> {
     assert_eq!(w.branch_file(&branch, "notes.md").as_deref(), Some("Add a note.\n"));
     // AND the command item is succeeded with sha and files
     let c = w.command(&r).await?;
-    assert_eq!((c.status.as_str(), c.commit.as_deref(), c.attempts), ("succeeded", Some(sha.as_str()), 1));
+    assert_eq!(
+        (c.status, c.commit.as_deref(), c.attempts),
+        (CommandStatus::Final(Outcome::Succeeded), Some(sha.as_str()), 1)
+    );
     assert_eq!(c.files_changed, vec!["notes.md"]);
     // AND the container registered running and heartbeats
-    let item = w.env.store().get_container(&ContainerId::from_stored(r.container.clone())).await?.expect("container");
-    assert_eq!(item.container_status.as_deref(), Some("running"));
+    let item = w.env.store().get_container(&r.container).await?.expect("container");
+    assert_eq!(item.container_status, Some(ContainerStatus::Running));
     w.stop_all().await;
     Ok(())
 }
@@ -85,13 +89,13 @@ async fn follow_up_interrupts_the_running_job_of_its_session() -> anyhow::Result
         rs.iter().map(|r| (r.seq, r.outcome)).collect::<Vec<_>>(),
         vec![(1, Outcome::Interrupted), (2, Outcome::Succeeded)]
     );
-    assert_eq!(rs[0].superseded_by.as_deref(), Some(second.command_id.as_str()));
+    assert_eq!(rs[0].superseded_by.as_ref(), Some(&second.command_id));
     assert_eq!(rs[0].files_changed, vec!["partial.txt"]);
     let branch = format!("thread-{}", first.thread);
     let log = git(&w.remote, &["log", "--format=%s", &branch])?;
     assert!(log.contains(&format!("switchyard: interrupted {}", first.command_id)), "{log}");
     assert_eq!(w.branch_file(&branch, "done.txt").as_deref(), Some("fast\n"));
-    assert_eq!(w.command(&first).await?.status, "interrupted");
+    assert_eq!(w.command(&first).await?.status, CommandStatus::Final(Outcome::Interrupted));
     w.stop_all().await;
     Ok(())
 }
@@ -135,7 +139,7 @@ async fn killed_worker_mid_job_is_retried_after_relaunch() -> anyhow::Result<()>
     let rs = w.responses(&r, 1).await?;
     assert_eq!(rs[0].outcome, Outcome::Succeeded);
     let c = w.command(&r).await?;
-    assert_eq!((c.status.as_str(), c.attempts), ("succeeded", 2));
+    assert_eq!((c.status, c.attempts), (CommandStatus::Final(Outcome::Succeeded), 2));
     assert_eq!(w.branch_file(&format!("thread-{}", r.thread), "result.txt").as_deref(), Some("Survive a crash.\n"));
     // AND no second response follows
     let url = w.out_url(&r).await?;
@@ -150,7 +154,7 @@ async fn poison_message_goes_to_dlq_and_the_worker_keeps_serving() -> anyhow::Re
     let mut w = world(WRITE_JOB, InterruptScope::Session, 600).await?;
     let first = w.send(ANN, TO, "p1@x", "Before poison.").await?;
     w.responses(&first, 1).await?;
-    let c = w.env.store().get_container(&ContainerId::from_stored(first.container.clone())).await?.expect("container");
+    let c = w.env.store().get_container(&first.container).await?.expect("container");
     let (in_url, dlq_url) = (c.in_url.expect("in"), c.dlq_url.expect("dlq"));
     // WHEN a message that does not parse lands on `in`
     w.env
@@ -188,8 +192,11 @@ async fn idle_container_stops_and_wakes_on_the_next_message() -> anyhow::Result<
     // WHEN nothing arrives for the idle timeout THEN the worker marks stopped and exits 0
     let exit = w.next_exit().await?;
     assert_eq!(exit.exit_code, Some(0));
-    let id = ContainerId::from_stored(first.container.clone());
-    assert_eq!(w.env.store().get_container(&id).await?.and_then(|c| c.container_status).as_deref(), Some("stopped"));
+    let id = first.container.clone();
+    assert_eq!(
+        w.env.store().get_container(&id).await?.and_then(|c| c.container_status),
+        Some(ContainerStatus::Stopped)
+    );
     // WHEN a new message arrives THEN the container is launched again and serves it
     let second = w.send(ANN, &token(&first), "i2@x", "After waking.").await?;
     assert!(second.launched);
@@ -219,8 +226,11 @@ async fn sigterm_during_a_job_checkpoints_and_the_instruction_runs_again() -> an
     assert_eq!(w.branch_file(&branch, "partial.txt").as_deref(), Some("partial\n"));
     let log = git(&w.remote, &["log", "--format=%s", &branch])?;
     assert!(log.lines().next().unwrap_or_default().starts_with("switchyard: checkpoint"), "{log}");
-    let id = ContainerId::from_stored(r.container.clone());
-    assert_eq!(w.env.store().get_container(&id).await?.and_then(|c| c.container_status).as_deref(), Some("stopped"));
+    let id = r.container.clone();
+    assert_eq!(
+        w.env.store().get_container(&id).await?.and_then(|c| c.container_status),
+        Some(ContainerStatus::Stopped)
+    );
     // AND the released message runs to success on the next worker, from the checkpoint
     relaunch(&w, &r).await?;
     let rs = w.responses(&r, 1).await?;

@@ -14,8 +14,8 @@ use crate::error::{classify, AwsError};
 /// Everything a worker needs to start, as the launcher passes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchSpec {
-    /// Container id.
-    pub container_id: String,
+    /// The container to start a task for (names its queues, workspace and tags).
+    pub container_id: switchyard_core::ids::ContainerId,
     /// Client slug.
     pub client: String,
     /// Project slug.
@@ -67,7 +67,7 @@ impl LaunchSpec {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             (env::TABLE, self.table.clone()),
-            (env::CONTAINER_ID, self.container_id.clone()),
+            (env::CONTAINER_ID, self.container_id.to_string()),
             (env::CLIENT, self.client.clone()),
             (env::PROJECT, self.project.clone()),
             (env::USER, self.user.clone()),
@@ -146,7 +146,7 @@ impl Launcher for EcsLauncher {
             // A retry of this call (by the SDK or by us) with the same launch token starts
             // no second task: `clientToken` makes RunTask idempotent (≤ 64 chars; a ULID is 26).
             .client_token(&spec.launch_token)
-            .started_by(spec.container_id.chars().take(36).collect::<String>())
+            .started_by(spec.container_id.as_str().chars().take(36).collect::<String>())
             .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
             .overrides(
                 TaskOverride::builder()
@@ -155,7 +155,7 @@ impl Launcher for EcsLauncher {
                     )
                     .build(),
             )
-            .tags(tag("switchyard:container", &spec.container_id))
+            .tags(tag("switchyard:container", spec.container_id.as_str()))
             .tags(tag("switchyard:client", &spec.client))
             .tags(tag("switchyard:project", &spec.project))
             .tags(tag("switchyard:generation", &spec.generation.to_string()))

@@ -158,8 +158,8 @@ pub(crate) async fn send(
 /// `switchyard sessions [SESSION]`.
 pub(crate) async fn sessions(config: &CliConfig, session: Option<&str>) -> anyhow::Result<()> {
     let (_, o) = connect(config).await?;
-    let ids: Vec<String> = match session {
-        Some(s) => vec![s.to_string()],
+    let ids: Vec<SessionId> = match session {
+        Some(s) => vec![SessionId::parse(s)?],
         None => {
             let mut v = Vec::new();
             for c in o.store.all_containers().await? {
@@ -168,8 +168,7 @@ pub(crate) async fn sessions(config: &CliConfig, session: Option<&str>) -> anyho
             v
         }
     };
-    for id in ids {
-        let sid = SessionId::parse(&id)?;
+    for sid in ids {
         let Some(s) = o.store.get_session(&sid).await? else { continue };
         println!("{}  {}  {}  {}  {:?}", s.session_id, s.user, s.branch, s.status, s.subject);
         for c in o.store.list_commands(&sid).await? {
@@ -192,8 +191,8 @@ pub(crate) async fn containers(config: &CliConfig) -> anyhow::Result<()> {
         println!(
             "{:<48} {:<9} health={:<9} jobs={} gen={} task={}",
             c.container_id,
-            c.container_status.unwrap_or_default(),
-            c.health.unwrap_or_else(|| "-".into()),
+            c.container_status.map_or("-", |s| s.as_str()),
+            c.health.map_or("-", |h| h.as_str()),
             c.active_jobs,
             c.generation,
             c.task_arn.unwrap_or_else(|| "-".into())
@@ -207,7 +206,7 @@ pub(crate) async fn redrive(config: &CliConfig, container: &str) -> anyhow::Resu
     let (_, o) = connect(config).await?;
     let c = o
         .store
-        .get_container(&switchyard_core::ids::ContainerId::from_stored(container.to_string()))
+        .get_container(&switchyard_core::ids::ContainerId::parse(container)?)
         .await?
         .context("no such container")?;
     let (Some(dlq), Some(inq)) = (c.dlq_url, c.in_url) else { anyhow::bail!("container has no queue set") };
@@ -238,7 +237,7 @@ pub(crate) async fn cancel(config: &CliConfig, session: Option<&str>, container:
     let (_, o) = connect(config).await?;
     let sessions = match (session, container) {
         (Some(s), _) => vec![o.store.get_session(&SessionId::parse(s)?).await?.context("no such session")?],
-        (None, Some(c)) => o.store.sessions_of_container(c).await?,
+        (None, Some(c)) => o.store.sessions_of_container(&switchyard_core::ids::ContainerId::parse(c)?).await?,
         (None, None) => anyhow::bail!("give a session or --container"),
     };
     for s in &sessions {

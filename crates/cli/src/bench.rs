@@ -13,8 +13,7 @@ use switchyard_aws::launcher::{EcsLauncher, Launcher};
 use switchyard_aws::queues::{OutgoingMessage, Queues};
 use switchyard_aws::store::{container_pk, project_pk, session_pk, META};
 use switchyard_aws::{CallCounter, Clients};
-use switchyard_core::container::ContainerStatus;
-use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::container::{ContainerEvent, ContainerStatus};
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::project::{InterruptScope, ProjectConfig, Verdict};
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
@@ -168,9 +167,7 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
     let cold_calls = counter.total() as f64 / CONTAINERS as f64;
     eprintln!("cold calls by operation: {:?}", counter.by_operation());
     for s in &sessions {
-        store
-            .set_status(&ContainerId::from_stored(s.container.clone()), None, &[], ContainerStatus::Running, None)
-            .await?;
+        store.set_status(&s.container, None, ContainerEvent::Registered, ContainerStatus::Running, None).await?;
     }
 
     // Hot: follow-ups by thread token to running containers, `concurrency` routers.
@@ -195,7 +192,7 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
     // one so both see the same emulator state (table size, queue depth, warm caches).
     let samples = 100;
     let s0 = &sessions[0];
-    let bare_url = queues.ensure_queue_set(&ContainerId::from_stored(s0.container.clone()), 1).await?.in_url;
+    let bare_url = queues.ensure_queue_set(&s0.container, 1).await?.in_url;
     let (mut routed, mut bare) = (Duration::ZERO, Duration::ZERO);
     for i in 0..samples {
         let raw =
@@ -225,8 +222,8 @@ async fn bare_call(
     i: usize,
 ) -> anyhow::Result<Duration> {
     use aws_sdk_dynamodb::types::{AttributeValue as A, KeysAndAttributes, Put, TransactWriteItem, Update};
-    let sid = SessionId::parse(&s.session)?;
-    let cid = ContainerId::from_stored(s.container.clone());
+    let sid = s.session.clone();
+    let cid = s.container.clone();
     let key = |pk: String| [("pk".to_string(), A::S(pk)), ("sk".to_string(), A::S(META.into()))].into_iter().collect();
     {
         let t = Instant::now();

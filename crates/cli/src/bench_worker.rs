@@ -9,7 +9,7 @@ use anyhow::Context;
 use switchyard_aws::launcher::Launcher;
 use switchyard_aws::queues::Queues;
 use switchyard_aws::Clients;
-use switchyard_core::ids::ContainerId;
+use switchyard_core::ids::CommandId;
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::messages::{decode, Response};
 use switchyard_core::project::{InterruptScope, ProjectConfig, Verdict};
@@ -51,19 +51,19 @@ impl Bench {
     }
 
     async fn out_url(&self, r: &RouteOutcome) -> anyhow::Result<String> {
-        let c = self.o.store.get_container(&ContainerId::from_stored(r.container.clone())).await?;
+        let c = self.o.store.get_container(&r.container).await?;
         c.and_then(|c| c.out_url).context("out url")
     }
 
     /// Waits for the response of `command` on `out`.
-    async fn response(&self, url: &str, command: &str) -> anyhow::Result<Response> {
+    async fn response(&self, url: &str, command: &CommandId) -> anyhow::Result<Response> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             anyhow::ensure!(Instant::now() < deadline, "no response for {command}");
             for m in self.queues.receive(url, 10, 5, Some(30)).await? {
                 self.queues.delete(url, &m.receipt).await?;
                 let r: Response = decode(&m.body)?;
-                if r.command_id == command {
+                if &r.command_id == command {
                     return Ok(r);
                 }
             }
@@ -165,7 +165,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     let wake_container = w0.container.clone();
     loop {
         let exit = tokio::time::timeout(Duration::from_secs(60), exits.recv()).await?.context("launcher gone")?;
-        if exit.container_id == wake_container {
+        if exit.container_id == wake_container.as_str() {
             break;
         }
     }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 use switchyard_aws::store::CommandItem;
-use switchyard_core::ids::{ContainerId, SessionId, ThreadId};
+use switchyard_core::ids::{SessionId, ThreadId};
+use switchyard_core::messages::Outcome;
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 
 use crate::config::CliConfig;
@@ -226,11 +227,13 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
         }
         let done = last_of_thread.iter().all(|(s, last)| {
             let cmds = &all[s.as_str()];
-            cmds.len() as u64 >= *last && cmds.iter().all(|c| !matches!(c.status.as_str(), "queued" | "running"))
+            cmds.len() as u64 >= *last && cmds.iter().all(|c| !c.status.is_pending())
         });
         let replies = count_replies(&rt.outbox)?;
-        let replied =
-            all.values().flatten().all(|c| replies.get(&c.command_id.to_ascii_lowercase()).is_some_and(|n| *n >= 1));
+        let replied = all
+            .values()
+            .flatten()
+            .all(|c| replies.get(&c.command_id.as_str().to_ascii_lowercase()).is_some_and(|n| *n >= 1));
         if (done && replied) || Instant::now() >= deadline {
             break;
         }
@@ -252,18 +255,18 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
         report.commands += cmds.len();
         report.lost += (*last as usize).saturating_sub(cmds.len());
         for c in cmds {
-            match c.status.as_str() {
-                "queued" | "running" => report.stuck += 1,
-                "succeeded" => report.succeeded += 1,
-                "interrupted" => report.interrupted += 1,
-                _ => report.failed += 1,
+            match c.status.outcome() {
+                None => report.stuck += 1,
+                Some(Outcome::Succeeded) => report.succeeded += 1,
+                Some(Outcome::Interrupted) => report.interrupted += 1,
+                Some(_) => report.failed += 1,
             }
             report.retried += u64::from(c.attempts.saturating_sub(1));
-            if replies.get(&c.command_id.to_ascii_lowercase()).copied().unwrap_or(0) != 1 {
+            if replies.get(&c.command_id.as_str().to_ascii_lowercase()).copied().unwrap_or(0) != 1 {
                 report.reply_mismatches += 1;
             }
         }
-        if cmds.iter().find(|c| c.seq == *last).map(|c| c.status.as_str()) != Some("succeeded") {
+        if cmds.iter().find(|c| c.seq == *last).and_then(|c| c.status.outcome()) != Some(Outcome::Succeeded) {
             report.last_not_succeeded += 1;
         }
     }
@@ -307,7 +310,7 @@ pub(crate) async fn fault(
         .await?
         .into_iter()
         .find(|c| c.task_arn.as_deref() == Some(task.as_str()))
-        .map(|c| (ContainerId::from_stored(c.container_id), c.launch_token));
+        .map(|c| (c.container_id, c.launch_token));
     let signal = if kill { nix::sys::signal::Signal::SIGKILL } else { nix::sys::signal::Signal::SIGTERM };
     let killed_ms = switchyard_aws::now_ms();
     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).is_err() {
@@ -316,9 +319,9 @@ pub(crate) async fn fault(
     if kill {
         report.kills += 1;
         if let Some((container, Some(token))) = holder {
-            for c in store.running_commands_of(container.as_str()).await? {
+            for c in store.running_commands_of(&container).await? {
                 if c.run_by.as_deref() == Some(token.as_str()) {
-                    recoveries.push((killed_ms, SessionId::parse(&c.session_id)?, c.seq));
+                    recoveries.push((killed_ms, c.session_id.clone(), c.seq));
                 }
             }
         }

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use switchyard_aws::store::CommandItem;
-use switchyard_core::ids::SessionId;
+use switchyard_core::ids::{CommandId, SessionId};
+use switchyard_core::messages::Outcome;
+use switchyard_core::status::CommandStatus;
+
+/// The statuses a demo step waits for when it waits for a command to end.
+const ENDED: &[CommandStatus] = &[CommandStatus::Final(Outcome::Succeeded), CommandStatus::Final(Outcome::Failed)];
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,15 +63,16 @@ impl Demo {
         what: &str,
         session: &SessionId,
         seq: u64,
-        want: &[&str],
+        want: &[CommandStatus],
     ) -> anyhow::Result<CommandItem> {
         self.bar.set_message(what.to_string());
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Some(c) = self.rt.orchestrator.store.get_command(session, seq).await? {
-                if want.contains(&c.status.as_str()) {
-                    self.bar
-                        .suspend(|| println!("  ✓ {what}: {} (command {}, {})", c.status, seq, short(&c.command_id)));
+                if want.contains(&c.status) {
+                    self.bar.suspend(|| {
+                        println!("  ✓ {what}: {} (command {}, {})", c.status, seq, short(c.command_id.as_str()))
+                    });
                     return Ok(c);
                 }
             }
@@ -84,8 +90,8 @@ impl Demo {
     }
 
     /// The reply in the outbox for a command, once the responder has sent it.
-    async fn reply_for(&self, command_id: &str) -> anyhow::Result<(String, PathBuf)> {
-        let prefix = command_id.to_ascii_lowercase();
+    async fn reply_for(&self, command_id: &CommandId) -> anyhow::Result<(String, PathBuf)> {
+        let prefix = command_id.as_str().to_ascii_lowercase();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             for entry in std::fs::read_dir(&self.rt.outbox)? {
@@ -168,7 +174,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     d.step("email 1: Ann asks for a blue header (new thread)");
     d.send("01-new-request.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
     let s1 = Demo::session_of("demo-01@mail.example.com");
-    let c1 = d.wait_command("container launched, job running, committed", &s1, 1, &["succeeded", "failed"]).await?;
+    let c1 = d.wait_command("container launched, job running, committed", &s1, 1, ENDED).await?;
     let (reply1, _) = d.reply_for(&c1.command_id).await?;
     let token1 = format!("acme.website+t.{}@{DOMAIN}", s1.thread());
     d.step(&format!("reply sent, threaded (Message-ID {reply1}, Reply-To {token1})"));
@@ -176,27 +182,33 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     // 2. A reply in the same thread.
     d.step("email 2: Ann replies in the thread (footer)");
     d.send("02-reply.eml", &[("REPLY_TO", &token1), ("IN_REPLY_TO", &reply1)]).await?;
-    d.wait_command("same session, command 2", &s1, 2, &["succeeded", "failed"]).await?;
+    d.wait_command("same session, command 2", &s1, 2, ENDED).await?;
 
     // 3. A second thread from another user (another container).
     d.step("email 3: Bob asks for a pricing table (his own container)");
     d.send("03-second-thread.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
     let s3 = Demo::session_of("demo-03@mail.example.com");
-    d.wait_command("Bob's session", &s3, 1, &["succeeded", "failed"]).await?;
+    d.wait_command("Bob's session", &s3, 1, ENDED).await?;
 
     // 4. A long job, interrupted by a follow-up.
     d.step("email 4: Ann asks for a long redesign");
     d.send("04-long-job.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
     let s4 = Demo::session_of("demo-04@mail.example.com");
-    d.wait_command("long job running", &s4, 1, &["running"]).await?;
+    d.wait_command("long job running", &s4, 1, &[CommandStatus::Running]).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let token4 = format!("acme.website+t.{}@{DOMAIN}", s4.thread());
     d.step("email 5: Ann changes her mind mid-job (interrupts it)");
     let t = Instant::now();
     d.send("05-interrupt.eml", &[("REPLY_TO", &token4)]).await?;
-    d.wait_command("long job interrupted, partial work committed", &s4, 1, &["interrupted"]).await?;
+    d.wait_command(
+        "long job interrupted, partial work committed",
+        &s4,
+        1,
+        &[CommandStatus::Final(Outcome::Interrupted)],
+    )
+    .await?;
     d.step(&format!("interrupt landed {} ms after the email was queued", t.elapsed().as_millis()));
-    d.wait_command("follow-up done", &s4, 2, &["succeeded", "failed"]).await?;
+    d.wait_command("follow-up done", &s4, 2, ENDED).await?;
 
     // 5. The HTTP API.
     let key =
@@ -212,7 +224,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     .await?;
     anyhow::ensure!(st == 202, "POST /v1/sessions answered {st}: {created}");
     let api_session = SessionId::parse(created["session"].as_str().context("session")?)?;
-    d.wait_command("API session", &api_session, 1, &["succeeded", "failed"]).await?;
+    d.wait_command("API session", &api_session, 1, ENDED).await?;
     let (st, status) = http(d.rt.api_addr, "GET", &format!("/v1/sessions/{api_session}"), &key, None).await?;
     d.step(&format!("API: GET /v1/sessions/{api_session} → {st}, command 1 {}", status["commands"][0]["status"]));
     let (st, _) = http(d.rt.api_addr, "GET", &format!("/v1/sessions/{s3}"), &key, None).await?;
@@ -252,7 +264,7 @@ async fn report(d: &Demo, remote: &Path, sessions: &[SessionId]) -> anyhow::Resu
         println!(
             "{:<48} {:<10} launches={} gen={}",
             c.container_id,
-            c.container_status.unwrap_or_default(),
+            c.container_status.map_or("-", |s| s.as_str()),
             c.launches,
             c.generation
         );

@@ -17,7 +17,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use switchyard_aws::store::CommandItem;
 use switchyard_core::ids::{SessionId, ThreadId};
+use switchyard_core::messages::Outcome;
 use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_core::status::CommandStatus;
 use switchyard_orchestrator::sessions::SessionControl;
 
 use crate::config::CliConfig;
@@ -141,7 +143,7 @@ pub(crate) struct ScenarioReport {
     pub(crate) elapsed_ms: u64,
     /// Commands per container: (container, seq, session, started, finished, outcome) for the timeline.
     #[serde(skip)]
-    timeline: Vec<(String, String, u64, u64, String)>,
+    timeline: Vec<(String, String, u64, u64, CommandStatus)>,
     /// Email → reply latencies, for the histogram.
     #[serde(skip)]
     reply_latencies: Vec<u64>,
@@ -150,10 +152,12 @@ pub(crate) struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    /// Whether nothing was lost, duplicated, reordered or failed, and all was handled.
+    /// Whether nothing was lost, duplicated, reordered or failed, and all was handled. A job
+    /// may run to its end twice only when a worker was SIGKILLed (at most once per kill).
     pub(crate) fn ok(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
+            && self.reexecuted <= self.kills
             && self.out_of_order == 0
             && self.failed == 0
             && self.last_not_succeeded == 0
@@ -373,8 +377,8 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
             let Some(s) = &t.session else { return true };
             let cmds = &all[s.as_str()];
             cmds.len() >= t.instructions
-                && cmds.iter().all(|c| !matches!(c.status.as_str(), "queued" | "running"))
-                && (!t.email || cmds.iter().all(|c| replies.contains_key(&c.command_id.to_ascii_lowercase())))
+                && cmds.iter().all(|c| !c.status.is_pending())
+                && (!t.email || cmds.iter().all(|c| replies.contains_key(&c.command_id.as_str().to_ascii_lowercase())))
         });
         if done {
             break;
@@ -386,8 +390,8 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
                 let open: Vec<String> = cmds
                     .iter()
                     .filter(|c| {
-                        matches!(c.status.as_str(), "queued" | "running")
-                            || (t.email && !replies.contains_key(&c.command_id.to_ascii_lowercase()))
+                        c.status.is_pending()
+                            || (t.email && !replies.contains_key(&c.command_id.as_str().to_ascii_lowercase()))
                     })
                     .map(|c| format!("#{} {} {}", c.seq, c.command_id, c.status))
                     .collect();
@@ -417,7 +421,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         }
     }
     let mut r = ScenarioReport { scenario: format!("{scenario:?}").to_lowercase(), ..ScenarioReport::default() };
-    let by_id: HashMap<String, &CommandItem> = all.values().flatten().map(|c| (c.command_id.clone(), c)).collect();
+    let by_id: HashMap<String, &CommandItem> = all.values().flatten().map(|c| (c.command_id.to_string(), c)).collect();
     let mut route = Vec::new();
     let mut handled = 0usize;
     for t in &threads {
@@ -429,23 +433,24 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         let cmds = &all[s.as_str()];
         r.lost += t.instructions.saturating_sub(cmds.len());
         for c in cmds {
-            match c.status.as_str() {
-                "succeeded" | "interrupted" => handled += 1,
-                "cancelled" if t.cancelled => {
+            match c.status.outcome() {
+                Some(Outcome::Succeeded | Outcome::Interrupted) => handled += 1,
+                Some(Outcome::Cancelled) if t.cancelled => {
                     handled += 1;
                     r.cancelled += 1;
                 }
                 _ => r.failed += 1,
             }
-            if c.status == "interrupted" {
+            if c.status == CommandStatus::Final(Outcome::Interrupted) {
                 r.interrupted += 1;
             }
             r.retried += u64::from(c.attempts.saturating_sub(1));
-            let lower = c.command_id.to_ascii_lowercase();
-            if ends.get(c.command_id.as_str()).copied().unwrap_or(0) > 1
-                || replies.get(&lower).copied().unwrap_or(0) > 1
-            {
+            let lower = c.command_id.as_str().to_ascii_lowercase();
+            if replies.get(&lower).copied().unwrap_or(0) > 1 {
                 r.duplicated += 1;
+            }
+            if ends.get(c.command_id.as_str()).copied().unwrap_or(0) > 1 {
+                r.reexecuted += 1;
             }
             if let (Some(sent), true) = (t.sent_ms.get(c.seq as usize - 1), c.seq >= 1) {
                 route.push(c.created_ms.saturating_sub(*sent));
@@ -454,16 +459,10 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
                 }
             }
             if let (Some(st), Some(fin)) = (c.started_ms, c.finished_ms) {
-                r.timeline.push((
-                    c.session_id.clone(),
-                    format!("{} #{}", c.session_id, c.seq),
-                    st,
-                    fin,
-                    c.status.clone(),
-                ));
+                r.timeline.push((c.session_id.to_string(), format!("{} #{}", c.session_id, c.seq), st, fin, c.status));
             }
         }
-        if cmds.iter().max_by_key(|c| c.seq).map(|c| c.status.as_str()) != Some("succeeded") {
+        if cmds.iter().max_by_key(|c| c.seq).and_then(|c| c.status.outcome()) != Some(Outcome::Succeeded) {
             r.last_not_succeeded += 1;
         }
         for e in &t.errors {
@@ -496,7 +495,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         let mut m = HashMap::new();
         for s in threads.iter().filter_map(|t| t.session.as_ref()) {
             if let Some(item) = store.get_session(s).await? {
-                m.insert(item.session_id, item.session_container);
+                m.insert(item.session_id.to_string(), item.session_container.to_string());
             }
         }
         m
@@ -642,12 +641,13 @@ fn reply_times(outbox: &Path) -> anyhow::Result<HashMap<String, u64>> {
 /// The table of reports.
 pub(crate) fn print_table(reports: &[ScenarioReport]) {
     println!(
-        "{:<11} {:>5} {:>8} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}",
+        "{:<11} {:>5} {:>8} {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}",
         "scenario",
         "sent",
         "handled",
         "lost",
         "dup",
+        "rerun",
         "order",
         "failed",
         "retried",
@@ -660,12 +660,13 @@ pub(crate) fn print_table(reports: &[ScenarioReport]) {
     );
     for r in reports {
         println!(
-            "{:<11} {:>5} {:>7.1}% {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}  {}",
+            "{:<11} {:>5} {:>7.1}% {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}  {}",
             r.scenario,
             r.sent,
             r.handled_pct,
             r.lost,
             r.duplicated,
+            r.reexecuted,
             r.out_of_order,
             r.failed,
             r.retried,
@@ -684,11 +685,11 @@ pub(crate) fn print_table(reports: &[ScenarioReport]) {
 /// per container, as inline SVG.
 pub(crate) fn html(reports: &[ScenarioReport]) -> String {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    let mut body = String::from("<h1>Switchyard load report</h1><table><tr><th>scenario</th><th>sent</th><th>handled</th><th>lost</th><th>duplicated</th><th>out of order</th><th>failed</th><th>retried</th><th>interrupted</th><th>containers</th><th>RunTasks</th><th>email→reply p50/p95/p99</th><th>route p50/p95/p99</th><th></th></tr>");
+    let mut body = String::from("<h1>Switchyard load report</h1><table><tr><th>scenario</th><th>sent</th><th>handled</th><th>lost</th><th>duplicated</th><th>re-executed</th><th>out of order</th><th>failed</th><th>retried</th><th>interrupted</th><th>containers</th><th>RunTasks</th><th>email→reply p50/p95/p99</th><th>route p50/p95/p99</th><th></th></tr>");
     for r in reports {
         body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{} ms</td><td>{}/{}/{} ms</td><td class=\"{}\">{}</td></tr>",
-            esc(&r.scenario), r.sent, r.handled_pct, r.lost, r.duplicated, r.out_of_order, r.failed, r.retried, r.interrupted,
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{} ms</td><td>{}/{}/{} ms</td><td class=\"{}\">{}</td></tr>",
+            esc(&r.scenario), r.sent, r.handled_pct, r.lost, r.duplicated, r.reexecuted, r.out_of_order, r.failed, r.retried, r.interrupted,
             r.containers, r.run_tasks, r.email_to_reply_ms[0], r.email_to_reply_ms[1], r.email_to_reply_ms[2],
             r.route_ms[0], r.route_ms[1], r.route_ms[2], if r.ok() { "ok" } else { "bad" }, if r.ok() { "OK" } else { "FAILED" }
         ));
@@ -733,10 +734,10 @@ pub(crate) fn html(reports: &[ScenarioReport]) -> String {
                 let y = 20 * lanes.iter().position(|l| l == lane).unwrap_or(0) + 2;
                 let x = 180.0 + 700.0 * (st - t0) as f64 / (t1 - t0) as f64;
                 let w = (700.0 * (fin.saturating_sub(*st)) as f64 / (t1 - t0) as f64).max(1.0);
-                let color = match status.as_str() {
-                    "succeeded" => "#4a7",
-                    "interrupted" => "#e93",
-                    "cancelled" => "#999",
+                let color = match status.outcome() {
+                    Some(Outcome::Succeeded) => "#4a7",
+                    Some(Outcome::Interrupted) => "#e93",
+                    Some(Outcome::Cancelled) => "#999",
                     _ => "#d33",
                 };
                 svg.push_str(&format!("<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"16\" fill=\"{color}\"><title>{} {status} {} ms</title></rect>", esc(label), fin.saturating_sub(*st)));

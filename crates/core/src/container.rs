@@ -45,6 +45,12 @@ impl ContainerStatus {
         [Self::Starting, Self::Running, Self::Idle, Self::Stopping, Self::Stopped, Self::Failed, Self::Retiring];
 }
 
+impl std::fmt::Display for ContainerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// Something that happens to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerEvent {
@@ -89,6 +95,12 @@ pub fn accepts_work(status: Option<ContainerStatus>) -> bool {
     status != Some(ContainerStatus::Retiring)
 }
 
+/// Whether a worker serves (or is about to serve) the container's queue: only then is a
+/// control message worth sending (otherwise it would only wake a task for nothing).
+pub fn has_worker(status: Option<ContainerStatus>) -> bool {
+    matches!(status, Some(ContainerStatus::Starting | ContainerStatus::Running | ContainerStatus::Idle))
+}
+
 /// The next state, or why the event does not apply.
 pub fn transition(from: Option<ContainerStatus>, event: ContainerEvent) -> Result<ContainerStatus, InvalidTransition> {
     use ContainerEvent as E;
@@ -108,6 +120,15 @@ pub fn transition(from: Option<ContainerStatus>, event: ContainerEvent) -> Resul
         _ => return Err(InvalidTransition { from, event }),
     };
     Ok(next)
+}
+
+/// The states from which `event` leads to `to` (`None`: no item yet): the condition of
+/// the store's write that records the move, derived from [`transition`], never restated.
+pub fn sources_to(event: ContainerEvent, to: ContainerStatus) -> Vec<Option<ContainerStatus>> {
+    std::iter::once(None)
+        .chain(ContainerStatus::ALL.into_iter().map(Some))
+        .filter(|s| transition(*s, event) == Ok(to))
+        .collect()
 }
 
 /// Consecutive failed launches (RunTask refused, task stopped before it registered, stuck
@@ -136,7 +157,7 @@ pub fn launch_retry(consecutive_failures: u32) -> LaunchRetry {
 }
 
 /// Health derived from heartbeat age.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Heartbeat within 2 intervals.
@@ -145,6 +166,23 @@ pub enum Health {
     Degraded,
     /// Heartbeat older than 4 intervals: stop and relaunch if backlog.
     Failed,
+}
+
+impl Health {
+    /// The health as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// Heartbeat age > 2 intervals ⇒ degraded; > 4 ⇒ failed.
@@ -196,6 +234,22 @@ mod tests {
         for (from, ev, want) in table {
             assert_eq!(transition(*from, *ev).ok(), *want, "{from:?} + {ev:?}");
         }
+    }
+
+    #[test]
+    fn store_conditions_come_from_the_table() {
+        assert_eq!(sources_to(E::LaunchClaimed, S::Starting), [None, Some(S::Stopped), Some(S::Failed)]);
+        assert_eq!(
+            sources_to(E::Registered, S::Running),
+            [Some(S::Starting), Some(S::Running), Some(S::Idle), Some(S::Stopped)]
+        );
+        assert_eq!(sources_to(E::RetireStarted, S::Retiring), [Some(S::Stopped)]);
+        assert_eq!(sources_to(E::RetireEnded, S::Stopped), [Some(S::Retiring)]);
+        // A retiring set stays retiring when a task stops; nothing absent can stop.
+        let stops = sources_to(E::TaskStopped, S::Stopped);
+        assert!(!stops.contains(&None) && !stops.contains(&Some(S::Retiring)), "{stops:?}");
+        assert!(!sources_to(E::Failed, S::Failed).contains(&Some(S::Retiring)));
+        assert!(sources_to(E::WentIdle, S::Running).is_empty());
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn base32_8(digest: &[u8; 32]) -> String {
 /// 8-char hash of the exact triple, so different keys never collide even when their
 /// readable parts do. At most 42 chars of `[a-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct ContainerId(String);
 
 impl ContainerId {
@@ -100,14 +100,37 @@ impl ContainerId {
         Self(if cut.is_empty() { hash } else { format!("{cut}-{hash}") })
     }
 
-    /// Wraps a stored id (read back from DynamoDB or env) without re-deriving it.
-    pub fn from_stored(id: impl Into<String>) -> Self {
-        Self(id.into())
+    /// Parses an id that [`ContainerId::new`] built (from the worker's environment, an
+    /// operator's command line): `[a-z0-9-]`, at most 42 characters, ending in the hash.
+    pub fn parse(value: &str) -> Result<Self, CoreError> {
+        let ok = !value.is_empty()
+            && value.len() <= READABLE_LEN + 9
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !value.starts_with('-')
+            && !value.ends_with('-');
+        if ok {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(CoreError::InvalidContainerId(value.chars().take(64).collect()))
+        }
     }
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for ContainerId {
+    type Error = CoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ContainerId> for String {
+    fn from(value: ContainerId) -> Self {
+        value.0
     }
 }
 
@@ -118,7 +141,7 @@ impl fmt::Display for ContainerId {
 }
 
 /// One conversation: 8 lower-case base32 characters of a SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ThreadId(String);
 
@@ -171,7 +194,7 @@ impl fmt::Display for ThreadId {
 }
 
 /// The work on one thread: `{client}-{ThreadId}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SessionId(String);
 
@@ -226,9 +249,55 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// A fresh command id (ULID, sortable by creation time).
-pub fn new_command_id() -> String {
-    ulid::Ulid::new().to_string()
+/// One instruction of a session: a ULID (26 Crockford base32 characters, sortable by
+/// creation time). It names the command's message dedup ids, its commits and its reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommandId(String);
+
+impl CommandId {
+    /// A fresh command id.
+    pub fn new() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+
+    /// Parses a command id (from a stored item, a message, a reply's Message-ID).
+    pub fn parse(value: &str) -> Result<Self, CoreError> {
+        match ulid::Ulid::from_string(value) {
+            Ok(u) => Ok(Self(u.to_string())),
+            Err(_) => Err(CoreError::InvalidCommandId(value.chars().take(64).collect())),
+        }
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CommandId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TryFrom<String> for CommandId {
+    type Error = CoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CommandId> for String {
+    fn from(value: CommandId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The three queues of a container's queue set.
@@ -319,6 +388,24 @@ mod tests {
         assert!(a.as_str().starts_with("acme-site-ann-example-com-"), "{a}");
         assert_ne!(a, ContainerId::new("acme", "site", "bob@example.com"));
         assert_ne!(a, ContainerId::new("acme", "app", "ann@example.com"));
+    }
+
+    #[test]
+    fn stored_ids_parse_back_and_hostile_ones_do_not() {
+        let c = ContainerId::new("acme", "site", "ann@example.com");
+        assert_eq!(ContainerId::parse(c.as_str()).unwrap(), c);
+        for bad in ["", "-a", "a-", "A", "a/b", "../x", &"a".repeat(43)] {
+            assert!(ContainerId::parse(bad).is_err(), "{bad:?}");
+        }
+        let id = CommandId::new();
+        assert_eq!(id.as_str().len(), 26);
+        assert_eq!(CommandId::parse(id.as_str()).unwrap(), id);
+        for bad in ["", "x", "01ARZ3NDEKTSV4RRFFQ69G5FA", "../../../../etc/passwd....", "01ARZ3NDEKTSV4RRFFQ69G5FAVX"] {
+            assert!(CommandId::parse(bad).is_err(), "{bad:?}");
+        }
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert!(serde_json::from_str::<CommandId>("\"nope\"").is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`project`]: the project configuration and sender authorisation.
 //! - [`sender`]: sender authentication (DMARC, aligned SPF/DKIM) of inbound email.
 //! - [`redact`]: removal of URL credentials from any text we write.
+//! - [`status`]: session and command statuses, error codes, and the allowed command moves.
+//! - [`plan`]: routing and job-outcome decisions, as pure functions of what was read.
 
 pub mod container;
 pub mod email;
@@ -21,10 +23,12 @@ pub mod inbound;
 pub mod instruction;
 pub mod messages;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod project;
 pub mod redact;
 pub mod sender;
+pub mod status;
 pub mod thread;
 
 /// Errors raised by the pure domain: every one is a rejection of input.
@@ -49,4 +53,18 @@ pub enum CoreError {
     /// A session id is not `{client}-{ThreadId}`.
     #[error("invalid session id {0:?}")]
     InvalidSessionId(String),
+    /// A container id is not one `ContainerId::new` could have built.
+    #[error("invalid container id {0:?}")]
+    InvalidContainerId(String),
+    /// A command id is not a ULID.
+    #[error("invalid command id {0:?}")]
+    InvalidCommandId(String),
+    /// A stored status or code this build does not know.
+    #[error("unknown {kind} {value:?}")]
+    UnknownValue {
+        /// Which vocabulary (command status, error code, …).
+        kind: &'static str,
+        /// The value read (truncated to 64 chars).
+        value: String,
+    },
 }

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CommandId, SessionId, ThreadId};
+use crate::status::ErrorCode;
+
 /// The one message version this build reads and writes.
 pub const VERSION: u8 = 1;
 
@@ -89,49 +92,50 @@ pub fn bounded_text(s: &str) -> String {
     s.chars().skip(n.saturating_sub(limits::MAX_TEXT_CHARS)).collect()
 }
 
-/// A unit of work for the worker.
+/// A unit of work for the worker: everything it needs to run one instruction without
+/// reading the session first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Work {
-    /// Session id.
-    pub session: String,
-    /// Command id (ULID).
-    pub command_id: String,
-    /// Command sequence number within the session (1-based).
+    /// Whose worktree, branch and command items the job uses; also the FIFO group.
+    pub session: SessionId,
+    /// Names the command item, the dedup ids of its messages, its commit and its reply.
+    pub command_id: CommandId,
+    /// Order within the session (1-based): a lower seq never runs after a higher one.
     pub seq: u64,
-    /// Thread id.
-    pub thread: String,
-    /// Git branch of the session.
+    /// The conversation, for the job's environment (`SWITCHYARD_THREAD`).
+    pub thread: ThreadId,
+    /// The session's git branch (`thread-{thread}`), checked out in its worktree.
     pub branch: String,
-    /// The instruction text.
+    /// What the job is asked to do (control characters removed, bounded).
     pub instruction: String,
-    /// Project repository URL.
+    /// Where the branch is pushed (empty: a local repository only).
     pub repo_url: String,
-    /// Who asked.
+    /// Who asked (normalised), for the job's environment and the reply.
     pub sender: String,
-    /// Email or API.
+    /// Email or API: decides whether the answer is an email.
     pub source: Source,
-    /// How to answer.
+    /// How to answer in the same thread.
     pub reply: ReplyContext,
 }
 
 /// Interrupt or cancel: applies to jobs of `session` with `seq < before_seq`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Control {
-    /// Session id.
-    pub session: String,
-    /// Only jobs older than this are affected.
+    /// The session whose older jobs stop (also names the control FIFO group `ctl.{session}`).
+    pub session: SessionId,
+    /// Only jobs older than this are affected: a control never stops the work it came with.
     pub before_seq: u64,
-    /// Why (shown to the user in the interrupted response).
+    /// Shown to the user in the interrupted response.
     pub reason: String,
-    /// The command that caused it, if any.
-    pub by_command: Option<String>,
+    /// The newer command that caused it, named in the interrupted reply.
+    pub by_command: Option<CommandId>,
 }
 
 /// End a session: its worktree is removed, the branch kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Close {
-    /// Session id.
-    pub session: String,
+    /// The session to close.
+    pub session: SessionId,
 }
 
 /// A message on a container's `in` queue.
@@ -153,7 +157,7 @@ pub enum InMessage {
 
 impl InMessage {
     /// The session the message concerns.
-    pub fn session(&self) -> &str {
+    pub fn session(&self) -> &SessionId {
         match self {
             Self::Work(w) => &w.session,
             Self::Interrupt(c) | Self::Cancel(c) => &c.session,
@@ -163,7 +167,7 @@ impl InMessage {
 }
 
 /// The final outcome of a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The job exited 0 and its work was committed.
@@ -199,33 +203,34 @@ pub struct Timings {
     pub finished_ms: u64,
 }
 
-/// A message on a container's `out` queue.
+/// A message on a container's `out` queue: one command's final outcome, to be recorded
+/// (if the worker could not) and answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    /// Session id.
-    pub session: String,
-    /// Command id.
-    pub command_id: String,
-    /// Command seq.
+    /// The session of the command (also the FIFO group: replies keep their order).
+    pub session: SessionId,
+    /// The command answered; with the outcome, the reply's Message-ID.
+    pub command_id: CommandId,
+    /// The command's seq: its item's sort key.
     pub seq: u64,
-    /// Outcome.
+    /// The one final outcome.
     pub outcome: Outcome,
-    /// Human summary (tail of the job's output, or the reason).
+    /// What the user reads first: the tail of the job's output, or why it ended.
     pub summary: String,
-    /// Files changed by the commit.
+    /// Files the commit changed (bounded), listed in the reply.
     pub files_changed: Vec<String>,
-    /// The commit sha, if one was made.
+    /// The commit sha, if the job changed anything.
     pub commit: Option<String>,
-    /// Error code (`job_exit`, `timeout`, `git`, `dlq`, …) when not succeeded.
-    pub error_code: Option<String>,
-    /// Error message.
+    /// Why it failed, as a code a client can branch on (`None` unless failed).
+    pub error_code: Option<ErrorCode>,
+    /// Why it failed, in words (redacted, bounded).
     pub error_message: Option<String>,
-    /// Timings.
+    /// When the worker received, started and finished it.
     pub timings: Timings,
     /// How to answer (copied from the work message).
     pub reply: ReplyContext,
     /// The newer command that superseded this one (interrupted only).
-    pub superseded_by: Option<String>,
+    pub superseded_by: Option<CommandId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -280,11 +285,13 @@ mod tests {
         let instruction =
             clean_instruction(&format!("{}{}", "\u{1}".repeat(1000), quote(limits::MAX_INSTRUCTION_BYTES)));
         assert_eq!(instruction.len(), limits::MAX_INSTRUCTION_BYTES);
+        let thread = ThreadId::from_seed("t");
+        let session = SessionId::new(&"c".repeat(crate::ids::MAX_SLUG), &thread);
         let work = Work {
-            session: "s".repeat(80),
-            command_id: "c".repeat(26),
+            session: session.clone(),
+            command_id: CommandId::new(),
             seq: u64::MAX,
-            thread: "t".repeat(8),
+            thread,
             branch: "b".repeat(20),
             instruction,
             repo_url: "r".repeat(2048),
@@ -293,7 +300,7 @@ mod tests {
             reply,
         };
         let control =
-            Control { session: "s".repeat(80), before_seq: u64::MAX, reason: "r".repeat(100), by_command: None };
+            Control { session, before_seq: u64::MAX, reason: "r".repeat(100), by_command: Some(CommandId::new()) };
         let total = encode(&InMessage::Work(work)).len() + encode(&InMessage::Interrupt(control)).len();
         assert!(total < 256 * 1024, "{total} bytes");
     }
@@ -311,7 +318,7 @@ mod tests {
     #[test]
     fn round_trip_and_version() {
         let m = InMessage::Interrupt(Control {
-            session: "a-bbbbbbbb".into(),
+            session: SessionId::parse("a-bbbbbbbb").unwrap(),
             before_seq: 3,
             reason: "newer".into(),
             by_command: None,
@@ -322,5 +329,7 @@ mod tests {
         assert!(matches!(decode::<InMessage>(&s.replace("\"v\":1", "\"v\":2")), Err(MessageError::Version(2))));
         assert!(decode::<InMessage>("not json").is_err());
         assert!(decode::<InMessage>("{\"v\":1,\"type\":\"nope\"}").is_err());
+        // A hostile id in a message is refused at decode, not trusted downstream.
+        assert!(decode::<InMessage>(&s.replace("a-bbbbbbbb", "../x-bbbbbbbb")).is_err());
     }
 }

@@ -8,14 +8,14 @@ use switchyard_core::container::{
 };
 use switchyard_core::ids::ContainerId;
 use switchyard_core::messages::{bounded_text, decode, encode, InMessage, Outcome, Response, Timings};
+use switchyard_core::status::ErrorCode;
 use tracing::{info, warn};
 
 use crate::{Orchestrator, RouteError};
 
-/// Parses a stored status.
+/// The status of a container item (`None`: no item, or never claimed).
 pub fn status_of(item: Option<&ContainerItem>) -> Option<ContainerStatus> {
-    let s = item?.container_status.as_deref()?;
-    ContainerStatus::ALL.into_iter().find(|c| c.as_str() == s)
+    item?.container_status
 }
 
 /// The recorded queue URLs of an item, if complete.
@@ -24,16 +24,16 @@ pub fn urls_of(item: Option<&ContainerItem>) -> Option<QueueUrls> {
     Some(QueueUrls { in_url: i.in_url.clone()?, out_url: i.out_url.clone()?, dlq_url: i.dlq_url.clone()? })
 }
 
-/// Who the container serves.
+/// Who the container serves: what a launch writes on its item and passes to its task.
 #[derive(Debug, Clone)]
 pub struct ContainerKey<'a> {
-    /// Id.
+    /// The container.
     pub id: &'a ContainerId,
-    /// Client.
+    /// Its client (the task's secrets and API scope).
     pub client: &'a str,
-    /// Project.
+    /// Its project (the repository and job the task runs).
     pub project: &'a str,
-    /// User.
+    /// Its user (normalised).
     pub user: &'a str,
 }
 
@@ -79,12 +79,12 @@ impl Orchestrator {
         let token = ulid::Ulid::new().to_string();
         match self.store.claim_launch(key.id, key.client, key.project, key.user, &token).await? {
             ClaimOutcome::Lost(item) if !accepts_work(status_of(item.as_ref())) => {
-                Err(RouteError::Retiring(key.id.to_string()))
+                Err(RouteError::Retiring(key.id.clone()))
             }
             ClaimOutcome::Lost(_) => Ok(None),
             ClaimOutcome::Won(won) => Ok(Some(PendingLaunch {
                 spec: LaunchSpec {
-                    container_id: key.id.to_string(),
+                    container_id: key.id.clone(),
                     client: key.client.into(),
                     project: key.project.into(),
                     user: key.user.into(),
@@ -102,7 +102,7 @@ impl Orchestrator {
     /// Calls the launcher for a won claim and records the task; a failed launch is recorded
     /// with its back-off (see [`Orchestrator::launch_failed`]) and returned.
     pub async fn complete_launch(&self, pending: PendingLaunch) -> Result<String, RouteError> {
-        let id = ContainerId::from_stored(pending.spec.container_id.clone());
+        let id = pending.spec.container_id.clone();
         match self.launcher.launch(&pending.spec).await {
             Ok(task) => {
                 info!(container = %id, task = %task, "container launched");
@@ -169,14 +169,14 @@ impl Orchestrator {
                             .into(),
                         files_changed: Vec::new(),
                         commit: None,
-                        error_code: Some("launch_failed".into()),
+                        error_code: Some(ErrorCode::LaunchFailed),
                         error_message: Some(bounded_text(reason)),
                         timings: Timings::default(),
                         reply: w.reply,
                         superseded_by: None,
                     };
                     let out = OutgoingMessage {
-                        group: w.session,
+                        group: w.session.to_string(),
                         dedup: format!("{}-launch-failed", w.command_id),
                         body: encode(&response),
                     };

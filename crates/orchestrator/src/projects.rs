@@ -9,10 +9,10 @@ use crate::{Orchestrator, Rejection, RouteError};
 impl Orchestrator {
     /// Creates or replaces a project after validating its names and senders.
     pub async fn put_project(&self, mut config: ProjectConfig) -> Result<(), RouteError> {
-        validate_slug("client", &config.client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
-        validate_slug("project", &config.project, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        validate_slug("client", &config.client, MAX_SLUG).map_err(Rejection::from)?;
+        validate_slug("project", &config.project, MAX_SLUG).map_err(Rejection::from)?;
         config.allowed_senders = config.allowed_senders.iter().map(|s| s.trim().to_lowercase()).collect();
-        config.validate_secrets().map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        config.validate_secrets().map_err(Rejection::from)?;
         if config.max_concurrent_sessions == 0 {
             config.max_concurrent_sessions = 1;
         }

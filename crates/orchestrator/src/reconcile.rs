@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchyard_aws::queues::Queues;
 use switchyard_aws::store::ContainerItem;
-use switchyard_core::container::{health, ContainerStatus, Health, MAX_LAUNCH_FAILURES};
+use switchyard_core::container::{health, ContainerEvent, ContainerStatus, Health, MAX_LAUNCH_FAILURES};
 use switchyard_core::ids::ContainerId;
 use tracing::{info, instrument, warn};
 
@@ -55,17 +55,17 @@ impl Default for ReaperSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReapReport {
     /// Containers newly judged degraded.
-    pub degraded: Vec<String>,
+    pub degraded: Vec<ContainerId>,
     /// Containers judged failed (stopped).
-    pub failed: Vec<String>,
+    pub failed: Vec<ContainerId>,
     /// Containers relaunched for backlog.
-    pub relaunched: Vec<String>,
+    pub relaunched: Vec<ContainerId>,
     /// Containers whose queue set was retired.
-    pub retired: Vec<String>,
+    pub retired: Vec<ContainerId>,
     /// Orphaned queue URLs deleted.
     pub orphans_deleted: Vec<String>,
     /// Given-up containers whose newly waiting work was answered as failed.
-    pub answered_failed: Vec<String>,
+    pub answered_failed: Vec<ContainerId>,
     /// Containers (or steps) that failed this pass; the others were still judged.
     pub errors: Vec<String>,
 }
@@ -104,8 +104,8 @@ impl Orchestrator {
     /// task) and relaunch at once if work waits. A task that stops before its worker
     /// registered is a failed launch (image pull, network, configuration): it backs off.
     #[instrument(skip(self))]
-    pub async fn task_stopped(&self, container: &str, task_arn: &str, reason: &str) -> Result<Reconciled, RouteError> {
-        let id = ContainerId::from_stored(container.to_string());
+    pub async fn task_stopped(&self, id: &ContainerId, task_arn: &str, reason: &str) -> Result<Reconciled, RouteError> {
+        let id = id.clone();
         let before = self.store.get_container(&id).await?;
         let never_registered = before.as_ref().is_some_and(|i| {
             i.task_arn.as_deref() == Some(task_arn) && status_of(Some(i)) == Some(ContainerStatus::Starting)
@@ -137,7 +137,7 @@ impl Orchestrator {
     async fn release_orphans(&self, id: &ContainerId, dead: &ContainerItem) -> Result<usize, RouteError> {
         let (Some(token), Some(urls)) = (dead.launch_token.as_deref(), urls_of(Some(dead))) else { return Ok(0) };
         let mut released = 0;
-        for c in self.store.running_commands_of(id.as_str()).await? {
+        for c in self.store.running_commands_of(id).await? {
             let (Some(by), Some(receipt)) = (c.run_by.as_deref(), c.receipt.as_deref()) else { continue };
             if by != token {
                 continue;
@@ -189,24 +189,24 @@ impl Orchestrator {
         report: &mut ReapReport,
     ) -> Result<(), RouteError> {
         let now = switchyard_aws::now_ms();
-        let id = ContainerId::from_stored(item.container_id.clone());
+        let id = item.container_id.clone();
         let token = item.launch_token.as_deref();
         match status_of(Some(item)) {
             Some(ContainerStatus::Running | ContainerStatus::Idle) => {
                 let age = now.saturating_sub(item.heartbeat_ms.unwrap_or(0));
                 match health(age, s.heartbeat.as_millis() as u64) {
                     Health::Healthy => {}
-                    Health::Degraded if item.health.as_deref() == Some("degraded") => {}
+                    Health::Degraded if item.health == Some(Health::Degraded) => {}
                     Health::Degraded => {
-                        self.store.set_health(&id, "degraded").await?;
-                        report.degraded.push(id.to_string());
+                        self.store.set_health(&id, Health::Degraded).await?;
+                        report.degraded.push(id.clone());
                     }
                     Health::Failed => {
                         self.fail(&id, item, token, "heartbeat lost").await?;
                         self.release_orphans(&id, item).await?;
-                        report.failed.push(id.to_string());
+                        report.failed.push(id.clone());
                         if self.relaunch_after_fail(&id).await? {
-                            report.relaunched.push(id.to_string());
+                            report.relaunched.push(id.clone());
                         }
                     }
                 }
@@ -220,9 +220,9 @@ impl Orchestrator {
                     if let Some(t) = token {
                         self.launch_failed(&id, t, "the task did not start its worker in time").await?;
                     }
-                    report.failed.push(id.to_string());
+                    report.failed.push(id.clone());
                     if self.relaunch_after_fail(&id).await? {
-                        report.relaunched.push(id.to_string());
+                        report.relaunched.push(id.clone());
                     }
                 }
             }
@@ -232,23 +232,23 @@ impl Orchestrator {
                 // Given up: work that arrived since is answered, not left waiting an hour.
                 let reason = item.last_reason.as_deref().unwrap_or("launches keep failing");
                 if self.fail_waiting_work(item, reason).await? > 0 {
-                    report.answered_failed.push(id.to_string());
+                    report.answered_failed.push(id.clone());
                 }
             }
             Some(ContainerStatus::Stopped | ContainerStatus::Failed) => {
                 if self.relaunch_if_backlog(&id, item).await? {
-                    report.relaunched.push(id.to_string());
+                    report.relaunched.push(id.clone());
                 } else if status_of(Some(item)) == Some(ContainerStatus::Stopped)
                     && self.retirable(item, s, now).await?
                     && self.retire(&id, item).await?
                 {
-                    report.retired.push(id.to_string());
+                    report.retired.push(id.clone());
                 }
             }
             Some(ContainerStatus::Retiring) => {
                 // A pass that died mid-retirement: finish it (or abandon it if work came).
                 if self.retire(&id, item).await? {
-                    report.retired.push(id.to_string());
+                    report.retired.push(id.clone());
                 }
             }
             Some(ContainerStatus::Stopping) | None => {}
@@ -306,8 +306,8 @@ impl Orchestrator {
     ) -> Result<(), RouteError> {
         warn!(container = %id, reason, "container failed");
         switchyard_aws::metrics::count("ContainersFailed");
-        self.store.set_health(id, "failed").await?;
-        match self.store.set_status(id, token, &[], ContainerStatus::Failed, Some(reason)).await {
+        self.store.set_health(id, Health::Failed).await?;
+        match self.store.set_status(id, token, ContainerEvent::Failed, ContainerStatus::Failed, Some(reason)).await {
             Ok(()) | Err(switchyard_aws::AwsError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }

@@ -6,8 +6,8 @@
 use mail_builder::MessageBuilder;
 use switchyard_aws::mailer::{is_permanent_send_error, Mailer};
 use switchyard_aws::store::CommandUpdate;
-use switchyard_core::ids::SessionId;
 use switchyard_core::messages::{decode, InMessage, Outcome, Response, Timings};
+use switchyard_core::status::ErrorCode;
 use tracing::{info, instrument, warn};
 
 use crate::{Orchestrator, RouteError};
@@ -54,7 +54,7 @@ fn headline(r: &Response) -> String {
         Outcome::Succeeded => "Done: your change is committed.".into(),
         Outcome::Failed => format!(
             "Failed: {}.",
-            r.error_message.clone().unwrap_or_else(|| r.error_code.clone().unwrap_or_else(|| "unknown error".into()))
+            r.error_message.clone().unwrap_or_else(|| r.error_code.as_ref().map_or("unknown error".into(), ToString::to_string))
         ),
         Outcome::Interrupted if r.timings.started_ms == 0 => {
             "Skipped: a newer instruction in this conversation superseded this one before it started; nothing was changed for it.".into()
@@ -100,7 +100,7 @@ pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
             format!("<ul>{}</ul>", r.files_changed.iter().map(|f| format!("<li><code>{}</code></li>", escape(f))).collect::<String>())
         },
         r.commit.as_ref().map(|c| format!("<p>Commit <code>{}</code> on branch <code>{}</code></p>", escape(c), escape(branch))).unwrap_or_default(),
-        escape(&r.session),
+        escape(r.session.as_str()),
         r.seq,
     );
     (text, html)
@@ -130,17 +130,24 @@ impl Orchestrator {
     /// Handles one response from an `out` queue.
     #[instrument(skip(self, mailer, r), fields(session = %r.session, command = %r.command_id, outcome = r.outcome.as_str()))]
     pub async fn respond(&self, mailer: Option<&Mailer>, r: &Response) -> Result<Responded, RouteError> {
-        let session = SessionId::parse(&r.session).map_err(|e| crate::Rejection::InvalidName(e.to_string()))?;
-        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let session = &r.session;
+        let recorded = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        // Another outcome came first (a dead letter racing a late worker, say): the reply
+        // tells that one, never a second, different story.
+        let stored = match recorded {
+            true => None,
+            false => self.store.get_command(session, r.seq).await?.and_then(|c| c.response(r.reply.clone())),
+        };
+        let r = stored.as_ref().unwrap_or(r);
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
             return Ok(Responded::quiet(recorded));
         };
-        if r.reply.to.is_empty() || !self.store.claim_reply(&session, r.seq).await? {
+        if r.reply.to.is_empty() || !self.store.claim_reply(session, r.seq).await? {
             return Ok(Responded::quiet(recorded));
         }
         let thread = session.thread();
         let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
-        let message_id = format!("{}.{}@{domain}", r.command_id.to_ascii_lowercase(), r.outcome.as_str());
+        let message_id = format!("{}.{}@{domain}", r.command_id.as_str().to_ascii_lowercase(), r.outcome.as_str());
         let (text, html) = reply_bodies(r, &thread.branch());
         let mut builder = MessageBuilder::new()
             .from(("Switchyard", from))
@@ -161,7 +168,7 @@ impl Orchestrator {
             Err(e) => {
                 warn!(error = %e, "reply could not be built");
                 let reason = format!("reply could not be built: {e}");
-                self.store.record_reply_failure(&session, r.seq, &reason).await?;
+                self.store.record_reply_failure(session, r.seq, &reason).await?;
                 return Ok(Responded { recorded, email: None, reply_error: Some(reason) });
             }
         };
@@ -173,11 +180,11 @@ impl Orchestrator {
                 warn!(to = %r.reply.to, error = %e, "reply refused by SES for good; recorded");
                 switchyard_aws::metrics::count("RepliesFailed");
                 let reason = format!("reply not delivered: {e}");
-                self.store.record_reply_failure(&session, r.seq, &reason).await?;
+                self.store.record_reply_failure(session, r.seq, &reason).await?;
                 return Ok(Responded { recorded, email: None, reply_error: Some(reason) });
             }
             Err(e) => {
-                self.store.release_reply(&session, r.seq).await?;
+                self.store.release_reply(session, r.seq).await?;
                 return Err(e.into());
             }
         };
@@ -204,7 +211,7 @@ impl Orchestrator {
         let work = match decode::<InMessage>(body) {
             Ok(InMessage::Work(w)) => w,
             Ok(other) => {
-                info!(session = other.session(), "control message dead-lettered; nothing to answer");
+                info!(session = %other.session(), "control message dead-lettered; nothing to answer");
                 return Ok(Responded::quiet(false));
             }
             Err(e) => return Err(RouteError::DeadLetter(UnattributableDeadLetter(e.to_string()))),
@@ -219,7 +226,7 @@ impl Orchestrator {
             summary: "Switchyard could not process this instruction (its message was set aside after repeated delivery failures).".into(),
             files_changed: Vec::new(),
             commit: None,
-            error_code: Some("dlq".into()),
+            error_code: Some(ErrorCode::Dlq),
             error_message: Some("the worker could not process this instruction's message".into()),
             timings: Timings { received_ms: now, started_ms: 0, finished_ms: now },
             reply: work.reply,
@@ -231,11 +238,11 @@ impl Orchestrator {
     /// A response that dead-lettered: its outcome is recorded (if it was not), its reply
     /// marked undeliverable.
     async fn dead_response(&self, r: &Response) -> Result<Responded, RouteError> {
-        let session = SessionId::parse(&r.session).map_err(|e| crate::Rejection::InvalidName(e.to_string()))?;
+        let session = &r.session;
         switchyard_aws::metrics::count("RepliesFailed");
-        let recorded = self.store.finish_command(&session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let recorded = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
         let reason = "the reply could not be delivered after repeated attempts".to_string();
-        self.store.record_reply_failure(&session, r.seq, &reason).await?;
+        self.store.record_reply_failure(session, r.seq, &reason).await?;
         warn!(session = %r.session, command = %r.command_id, "response dead-lettered; reply recorded as failed");
         Ok(Responded { recorded, email: None, reply_error: Some(reason) })
     }

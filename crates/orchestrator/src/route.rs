@@ -16,12 +16,12 @@ use switchyard_aws::store::{
     IdempotencyItem, NewSession, SessionItem, META,
 };
 use switchyard_core::container::accepts_work;
-use switchyard_core::ids::{new_command_id, normalise_user, validate_slug, ContainerId, SessionId, ThreadId, MAX_SLUG};
+use switchyard_core::ids::{CommandId, ContainerId, SessionId, ThreadId};
 use switchyard_core::inbound::{Inbound, ThreadHint};
-use switchyard_core::messages::limits::MAX_INSTRUCTION_BYTES;
-use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Source, Work};
-use switchyard_core::project::{AuthError, ProjectConfig};
-use switchyard_core::sender::Authenticated;
+use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Work};
+use switchyard_core::plan::{plan_route, validate, RoutePlan};
+use switchyard_core::project::ProjectConfig;
+use switchyard_core::status::{CommandStatus, SessionStatus};
 use switchyard_core::thread::{decide, ThreadRule};
 use tracing::{info, instrument, warn};
 
@@ -44,33 +44,30 @@ pub enum RouteStatus {
     Duplicate,
 }
 
-/// What routing did.
+/// What routing did: the API's answer and the intake's log line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteOutcome {
-    /// New or duplicate.
+    /// New or duplicate (a client retry or a redelivered email gets the first command).
     pub status: RouteStatus,
-    /// The session.
-    pub session: String,
+    /// The session the command joined.
+    pub session: SessionId,
     /// Whether this inbound created the session.
     pub new_session: bool,
-    /// The command id.
-    pub command_id: String,
-    /// The command's seq.
+    /// The command, for polling and cancelling.
+    pub command_id: CommandId,
+    /// Its place in the session.
     pub seq: u64,
-    /// The thread and the rule that found it.
-    pub thread: String,
-    /// Which thread rule matched (`None` for API).
+    /// The conversation.
+    pub thread: ThreadId,
+    /// Which thread rule matched (`None` for API), for an operator reading why a reply
+    /// joined or started a thread.
     pub rule: Option<ThreadRule>,
-    /// The container.
-    pub container: String,
+    /// The container serving the session.
+    pub container: ContainerId,
     /// Whether this call launched the container.
     pub launched: bool,
     /// The session's branch.
     pub branch: String,
-}
-
-fn invalid(e: impl std::fmt::Display) -> Rejection {
-    Rejection::InvalidName(e.to_string())
 }
 
 /// A command ready to be sent to a container.
@@ -90,53 +87,50 @@ impl Orchestrator {
         let user = validate(inbound)?;
         let (thread, rule) = self.resolve_thread(inbound, &user).await?;
         let session_id = SessionId::new(&inbound.client, &thread);
-        let own_container = ContainerId::new(&inbound.client, &inbound.project, &user);
+        let own = ContainerId::new(&inbound.client, &inbound.project, &user);
         for attempt in 0..MAX_RACES {
-            let mut snap =
-                self.store.route_snapshot(&inbound.client, &inbound.project, &session_id, &own_container).await?;
-            let project = snap.project.take().ok_or_else(|| Rejection::UnknownProject {
-                client: inbound.client.clone(),
-                project: inbound.project.clone(),
-            })?;
-            authorise(&project, inbound, &user, snap.session.as_ref())?;
-            let (container, item) = match &snap.session {
-                Some(s) if s.session_container != own_container.as_str() => {
-                    let id = ContainerId::from_stored(s.session_container.clone());
-                    let item = self.store.get_container(&id).await?;
-                    (id, item)
-                }
-                _ => (own_container.clone(), snap.container.take()),
+            let snap = self.store.route_snapshot(&inbound.client, &inbound.project, &session_id, &own).await?;
+            let facts = snap.session.as_ref().map(SessionItem::facts);
+            let command_id = CommandId::new();
+            let plan = plan_route(snap.project.as_ref(), facts.as_ref(), inbound, &user, &thread, &command_id)?;
+            if plan.relaxed_sender {
+                warn!(sender = %user, client = %inbound.client, project = %inbound.project, evidence = ?inbound.evidence,
+                    "sender accepted by the project's relaxation (unaligned SPF/DKIM pass, no DMARC policy)");
+                switchyard_aws::metrics::count("RelaxedSenderAuth");
+            }
+            let project = snap.project.unwrap_or_else(|| unreachable!("plan_route refuses an unknown project"));
+            let item = match plan.container == own {
+                true => snap.container,
+                false => self.store.get_container(&plan.container).await?,
             };
-            let append = new_command(inbound, &user, &thread, &session_id, &container, snap.session.as_ref());
-            let first = match self.store.append_command(&append).await? {
-                AppendOutcome::Raced => {
-                    race_backoff(attempt).await;
-                    continue;
-                }
+            let append = new_command(inbound, &user, &thread, &plan, command_id);
+            match self.store.append_command(&append).await? {
+                AppendOutcome::Raced => race_backoff(attempt).await,
                 AppendOutcome::Duplicate(first) => return self.redeliver(&first, &project, inbound, rule).await,
-                AppendOutcome::Appended => &append.command,
-            };
-            let owner = snap.session.as_ref().map_or(user.clone(), |s| s.user.clone());
-            let container_name = container.to_string();
-            let work = work_of(first, &thread, &project, reply_context(inbound, &user, &thread));
-            let d = Dispatch { container, item, owner, project: &inbound.project, client: &inbound.client, work };
-            let launched = self.dispatch(d).await?;
-            switchyard_aws::metrics::count("RoutedMessages");
-            info!(session = %session_id, command = %first.command_id, seq = first.seq, launched, "routed");
-            return Ok(RouteOutcome {
-                status: RouteStatus::New,
-                session: session_id.to_string(),
-                new_session: append.new_session.is_some(),
-                command_id: first.command_id.clone(),
-                seq: first.seq,
-                thread: thread.to_string(),
-                rule,
-                container: container_name,
-                launched,
-                branch: thread.branch(),
-            });
+                AppendOutcome::Appended => {
+                    let work = work_of(&append.command, &thread, &project, reply_context(inbound, &user, &thread));
+                    let (client, project) = (inbound.client.as_str(), inbound.project.as_str());
+                    let container = plan.container.clone();
+                    let d = Dispatch { container, item, owner: plan.owner.clone(), project, client, work };
+                    let launched = self.dispatch(d).await?;
+                    switchyard_aws::metrics::count("RoutedMessages");
+                    info!(session = %session_id, command = %append.command.command_id, seq = plan.seq, launched, "routed");
+                    return Ok(RouteOutcome {
+                        status: RouteStatus::New,
+                        session: session_id,
+                        new_session: plan.new_session,
+                        command_id: append.command.command_id,
+                        seq: plan.seq,
+                        branch: thread.branch(),
+                        thread,
+                        rule,
+                        container: plan.container,
+                        launched,
+                    });
+                }
+            }
         }
-        Err(RouteError::Contended(session_id.to_string()))
+        Err(RouteError::Contended(session_id))
     }
 
     /// Thread rules 1–4 for email; the session in the path (or a new one) for the API.
@@ -160,7 +154,10 @@ impl Orchestrator {
             }
             ThreadHint::Api { session: Some(s) } => (s.thread(), None),
             ThreadHint::Api { session: None } => {
-                let seed = inbound.idempotency_key.clone().map_or_else(new_command_id, |k| format!("{user}\n{k}"));
+                let seed = inbound
+                    .idempotency_key
+                    .as_ref()
+                    .map_or_else(|| CommandId::new().to_string(), |k| format!("{user}\n{k}"));
                 (ThreadId::from_seed(&seed), None)
             }
         })
@@ -176,16 +173,16 @@ impl Orchestrator {
         rule: Option<ThreadRule>,
     ) -> Result<RouteOutcome, RouteError> {
         switchyard_aws::metrics::count("DuplicateDeliveries");
-        let session_id = SessionId::parse(&first.session_id).map_err(invalid)?;
+        let session_id = first.session_id.clone();
         let (session, command) =
             (self.store.get_session(&session_id).await?, self.store.get_command(&session_id, first.seq).await?);
         let (Some(session), Some(command)) = (session, command) else {
             return Err(Rejection::SessionNotFound.into());
         };
         let thread = session_id.thread();
-        let container = ContainerId::from_stored(session.session_container.clone());
+        let container = session.session_container.clone();
         let mut launched = false;
-        if matches!(command.status.as_str(), "queued" | "running") {
+        if command.status.is_pending() {
             let reply = command.reply.clone().unwrap_or_else(|| reply_context(inbound, &command.sender, &thread));
             let work = work_of(&command, &thread, project, reply);
             let item = self.store.get_container(&container).await?;
@@ -202,15 +199,15 @@ impl Orchestrator {
         info!(session = %session_id, command = %command.command_id, seq = command.seq, "duplicate delivery");
         Ok(RouteOutcome {
             status: RouteStatus::Duplicate,
-            session: session_id.to_string(),
+            session: session_id,
             new_session: false,
             command_id: command.command_id,
             seq: command.seq,
-            thread: thread.to_string(),
-            rule,
-            container: container.to_string(),
-            launched,
             branch: thread.branch(),
+            thread,
+            rule,
+            container,
+            launched,
         })
     }
 
@@ -221,7 +218,7 @@ impl Orchestrator {
         let deadline = tokio::time::Instant::now() + RETIRING_WAIT;
         while !accepts_work(status_of(d.item.as_ref())) {
             if tokio::time::Instant::now() >= deadline {
-                return Err(RouteError::Retiring(d.container.to_string()));
+                return Err(RouteError::Retiring(d.container));
             }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             d.item = self.store.get_container(&d.container).await?;
@@ -258,99 +255,50 @@ async fn race_backoff(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
 }
 
-/// The names in an inbound, its sender and its instruction, checked.
-fn validate(inbound: &Inbound) -> Result<String, Rejection> {
-    validate_slug("client", &inbound.client, MAX_SLUG).map_err(invalid)?;
-    validate_slug("project", &inbound.project, MAX_SLUG).map_err(invalid)?;
-    let user = normalise_user(&inbound.sender).map_err(invalid)?;
-    if inbound.instruction.trim().is_empty() {
-        return Err(Rejection::EmptyInstruction);
-    }
-    let size = clean_instruction(&inbound.instruction).len();
-    if size > MAX_INSTRUCTION_BYTES {
-        return Err(Rejection::InstructionTooLarge { size, limit: MAX_INSTRUCTION_BYTES });
-    }
-    Ok(user)
-}
-
-/// Authorisation and session ownership, against what the snapshot holds.
-fn authorise(
-    project: &ProjectConfig,
-    inbound: &Inbound,
-    user: &str,
-    session: Option<&SessionItem>,
-) -> Result<(), Rejection> {
-    if inbound.source == Source::Email {
-        let how = project.authorise_email(user, &inbound.evidence).map_err(|e| match e {
-            AuthError::Unauthenticated(why) => Rejection::Unauthenticated(why),
-            AuthError::SenderNotAllowed(s) => Rejection::SenderNotAllowed(s),
-        })?;
-        if how == Authenticated::RelaxedNoDmarc {
-            warn!(sender = %user, client = %inbound.client, project = %inbound.project, evidence = ?inbound.evidence,
-                "sender accepted by the project's relaxation (unaligned SPF/DKIM pass, no DMARC policy)");
-            switchyard_aws::metrics::count("RelaxedSenderAuth");
-        }
-    }
-    match session {
-        Some(s) if s.project != inbound.project => Err(Rejection::ThreadMismatch),
-        Some(s) if inbound.source == Source::Api && s.user != user => Err(Rejection::SessionNotFound),
-        Some(s) if s.status == "closed" => Err(Rejection::SessionClosed),
-        None if matches!(inbound.thread, ThreadHint::Api { session: Some(_) }) => Err(Rejection::SessionNotFound),
-        _ => Ok(()),
-    }
-}
-
-/// The transaction that appends the inbound's command (and creates the session if new).
+/// The transaction that appends the inbound's command (and creates the session if new),
+/// as [`plan_route`] decided.
 fn new_command(
     inbound: &Inbound,
     user: &str,
     thread: &ThreadId,
-    session_id: &SessionId,
-    container: &ContainerId,
-    session: Option<&SessionItem>,
+    plan: &RoutePlan,
+    command_id: CommandId,
 ) -> AppendCommand {
     let client = inbound.client.as_str();
-    let seq = session.map_or(1, |s| s.next_seq);
     let now = switchyard_aws::now_ms();
-    let command_id = new_command_id();
-    let idem_key = inbound.idempotency_key.clone().unwrap_or_else(|| command_id.clone());
-    let idem_scope = match inbound.source {
-        Source::Email => format!("email\n{client}"),
-        Source::Api => format!("api\n{client}\n{user}"),
-    };
-    let new_session = session.is_none().then(|| NewSession {
+    let new_session = plan.new_session.then(|| NewSession {
         item: SessionItem {
-            pk: session_pk(session_id),
+            pk: session_pk(&plan.session),
             sk: META.into(),
-            session_id: session_id.to_string(),
+            session_id: plan.session.clone(),
             client: client.into(),
             project: inbound.project.clone(),
             user: user.into(),
-            session_container: container.to_string(),
-            thread: thread.to_string(),
+            session_container: plan.container.clone(),
+            thread: thread.clone(),
             branch: thread.branch(),
-            status: "open".into(),
+            status: SessionStatus::Open,
             next_seq: 2,
             cancel_before_seq: 0,
             subject: ReplyContext { subject: inbound.subject.clone(), ..Default::default() }.bounded().subject,
-            source: source_str(inbound.source).into(),
+            source: inbound.source,
             created_ms: now,
             last_activity_ms: now,
         },
     });
     AppendCommand {
         new_session,
-        session: session_id.clone(),
-        seq,
+        session: plan.session.clone(),
+        seq: plan.seq,
         command: CommandItem {
-            pk: session_pk(session_id),
-            sk: command_sk(seq),
-            command_id: command_id.clone(),
-            session_id: session_id.to_string(),
-            seq,
+            pk: session_pk(&plan.session),
+            sk: command_sk(plan.seq),
+            command_id,
+            session_id: plan.session.clone(),
+            seq: plan.seq,
             instruction: clean_instruction(&inbound.instruction),
-            status: "queued".into(),
-            source: source_str(inbound.source).into(),
+            status: CommandStatus::Queued,
+            source: inbound.source,
             sender: user.into(),
             message_id: inbound.message_id.clone(),
             created_ms: now,
@@ -367,7 +315,7 @@ fn new_command(
             receipt: None,
             reply: Some(reply_context(inbound, user, thread)),
         },
-        idempotency_pk: idempotency_pk(&idem_scope, &idem_key),
+        idempotency_pk: idempotency_pk(&plan.idempotency.0, &plan.idempotency.1),
         aliases: inbound.message_id.iter().map(|m| msgid_pk(client, m)).collect(),
         thread: thread.clone(),
     }
@@ -379,12 +327,12 @@ fn work_of(c: &CommandItem, thread: &ThreadId, project: &ProjectConfig, reply: R
         session: c.session_id.clone(),
         command_id: c.command_id.clone(),
         seq: c.seq,
-        thread: thread.to_string(),
+        thread: thread.clone(),
         branch: thread.branch(),
         instruction: c.instruction.clone(),
         repo_url: project.repo_url.clone(),
         sender: c.sender.clone(),
-        source: if c.source == "api" { Source::Api } else { Source::Email },
+        source: c.source,
         reply,
     }
 }
@@ -404,18 +352,11 @@ fn batch(work: &Work) -> [OutgoingMessage; 2] {
             body: encode(&InMessage::Interrupt(control)),
         },
         OutgoingMessage {
-            group: work.session.clone(),
-            dedup: work.command_id.clone(),
+            group: work.session.to_string(),
+            dedup: work.command_id.to_string(),
             body: encode(&InMessage::Work(work.clone())),
         },
     ]
-}
-
-fn source_str(source: Source) -> &'static str {
-    match source {
-        Source::Email => "email",
-        Source::Api => "api",
-    }
 }
 
 fn reply_context(inbound: &Inbound, user: &str, thread: &ThreadId) -> ReplyContext {

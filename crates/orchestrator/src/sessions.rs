@@ -1,11 +1,11 @@
 //! Session control and API keys: interrupt, cancel, close a session; create and check keys.
 
 use switchyard_aws::queues::OutgoingMessage;
-use switchyard_aws::store::{apikey_pk, ApiKeyItem, SessionItem, META};
-use switchyard_core::ids::{validate_slug, ContainerId, SessionId, MAX_SLUG};
+use switchyard_aws::store::{apikey_pk, ApiKeyItem, CommandItem, ContainerItem, SessionItem, META};
+use switchyard_core::container::has_worker;
+use switchyard_core::ids::{validate_slug, SessionId, MAX_SLUG};
 use switchyard_core::messages::{encode, Close, Control, InMessage};
-
-use switchyard_core::container::ContainerStatus;
+use switchyard_core::status::SessionStatus;
 
 use crate::containers::{status_of, urls_of};
 use crate::{Orchestrator, Rejection, RouteError};
@@ -27,13 +27,9 @@ pub enum SessionControl {
 impl Orchestrator {
     /// Sends a control message for a session to its container's `in` queue.
     pub async fn control_session(&self, session: &SessionItem, what: SessionControl) -> Result<(), RouteError> {
-        let id = SessionId::parse(&session.session_id).map_err(|e| Rejection::InvalidName(e.to_string()))?;
-        let container = ContainerId::from_stored(session.session_container.clone());
-        let item = self.store.get_container(&container).await?;
-        let live = matches!(
-            status_of(item.as_ref()),
-            Some(ContainerStatus::Starting | ContainerStatus::Running | ContainerStatus::Idle)
-        );
+        let id = &session.session_id;
+        let item = self.store.get_container(&session.session_container).await?;
+        let live = has_worker(status_of(item.as_ref()));
         let urls = match urls_of(item.as_ref()) {
             Some(urls) if live => urls,
             _ => {
@@ -43,8 +39,8 @@ impl Orchestrator {
                 // next starts; a closed session refuses new work from now on.
                 match what {
                     SessionControl::Interrupt => {}
-                    SessionControl::Cancel => self.store.raise_cancel_watermark(&id, session.next_seq).await?,
-                    SessionControl::Close => self.store.set_session_status(&id, "closed").await?,
+                    SessionControl::Cancel => self.store.raise_cancel_watermark(id, session.next_seq).await?,
+                    SessionControl::Close => self.store.set_session_status(id, SessionStatus::Closed).await?,
                 }
                 return Ok(());
             }
@@ -67,7 +63,7 @@ impl Orchestrator {
                 body: encode(&InMessage::Interrupt(control)),
             },
             SessionControl::Cancel => {
-                self.store.raise_cancel_watermark(&id, session.next_seq).await?;
+                self.store.raise_cancel_watermark(id, session.next_seq).await?;
                 OutgoingMessage {
                     group: format!("ctl.{id}"),
                     dedup: format!("can-{nonce}"),
@@ -75,12 +71,12 @@ impl Orchestrator {
                 }
             }
             SessionControl::Close => {
-                self.store.set_session_status(&id, "closed").await?;
+                self.store.set_session_status(id, SessionStatus::Closed).await?;
                 // In the session's own group: it runs after the work already queued.
                 OutgoingMessage {
                     group: id.to_string(),
                     dedup: format!("close-{nonce}"),
-                    body: encode(&InMessage::Close(Close { session: id.to_string() })),
+                    body: encode(&InMessage::Close(Close { session: id.clone() })),
                 }
             }
         };
@@ -96,11 +92,11 @@ impl Orchestrator {
         projects: &[String],
         scopes: &[String],
     ) -> Result<String, RouteError> {
-        validate_slug("client", client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        validate_slug("client", client, MAX_SLUG).map_err(Rejection::from)?;
         for p in projects {
-            validate_slug("project", p, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+            validate_slug("project", p, MAX_SLUG).map_err(Rejection::from)?;
         }
-        let user = switchyard_core::ids::normalise_user(user).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        let user = switchyard_core::ids::normalise_user(user).map_err(Rejection::from)?;
         let secret = format!(
             "sy_{}{}",
             ulid::Ulid::new().to_string().to_ascii_lowercase(),
@@ -130,10 +126,29 @@ impl Orchestrator {
         Ok(key.filter(|k| k.revoked_ms.is_none()))
     }
 
+    /// The session `id` if the key's user owns it. A session of another user or client is
+    /// reported exactly as a missing one (`None`): a caller learns nothing of it.
+    pub async fn owned_session(&self, key: &ApiKeyItem, id: &str) -> Result<Option<SessionItem>, RouteError> {
+        let Ok(id) = SessionId::parse(id) else { return Ok(None) };
+        let s = self.store.get_session(&id).await?;
+        Ok(s.filter(|s| s.client == key.client && s.user == key.user))
+    }
+
+    /// A session's commands, by seq.
+    pub async fn commands_of(&self, session: &SessionItem) -> Result<Vec<CommandItem>, RouteError> {
+        Ok(self.store.list_commands(&session.session_id).await?)
+    }
+
+    /// Every container of a client (an operator's view).
+    pub async fn containers_of(&self, client: &str) -> Result<Vec<ContainerItem>, RouteError> {
+        let all = self.store.all_containers().await?;
+        Ok(all.into_iter().filter(|c| c.client == client).collect())
+    }
+
     /// Revokes the keys of `client` whose listed prefix is `prefix` (the first
     /// characters of the secret, shown when the key was created). Returns how many.
     pub async fn revoke_api_key(&self, client: &str, prefix: &str) -> Result<usize, RouteError> {
-        validate_slug("client", client, MAX_SLUG).map_err(|e| Rejection::InvalidName(e.to_string()))?;
+        validate_slug("client", client, MAX_SLUG).map_err(Rejection::from)?;
         let mut revoked = 0;
         for mut key in self.store.api_keys_by_prefix(client, prefix).await? {
             if key.revoked_ms.is_none() {

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use switchyard_aws::queues::Received;
 use switchyard_aws::AwsError;
-use switchyard_core::container::ContainerStatus;
-use switchyard_core::ids::{ContainerId, SessionId};
+use switchyard_core::container::{ContainerEvent, ContainerStatus};
+use switchyard_core::ids::{CommandId, ContainerId, SessionId};
 use switchyard_core::messages::{decode, Control, InMessage, Work};
 use switchyard_core::project::InterruptScope;
+use switchyard_core::status::SessionStatus;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -41,25 +42,22 @@ struct Agent {
     sh: Arc<Shared>,
     id: ContainerId,
     slots: usize,
-    running: HashMap<String, Handle>,
+    running: HashMap<CommandId, Handle>,
     /// Work received for a busy session or without a free slot, with when its visibility
     /// was last extended.
     held: Vec<(Received, Work, tokio::time::Instant)>,
     jobs: JoinSet<Done>,
-    closing: HashSet<String>,
+    closing: HashSet<SessionId>,
     active: Arc<AtomicU32>,
     last_activity: Arc<AtomicU64>,
 }
 
-const STATES_BEFORE_RUNNING: [ContainerStatus; 4] =
-    [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopped];
-
 /// Runs the worker until idle stop, shutdown or supersession.
 pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit, AwsError> {
     let sh = Arc::new(sh);
-    let id = ContainerId::from_stored(sh.cfg.container_id.clone());
+    let id = sh.cfg.container_id.clone();
     let token = sh.cfg.launch_token.clone();
-    match sh.store.set_status(&id, Some(&token), &STATES_BEFORE_RUNNING, ContainerStatus::Running, None).await {
+    match sh.store.set_status(&id, Some(&token), ContainerEvent::Registered, ContainerStatus::Running, None).await {
         Ok(()) => info!(container = %id, "registered running"),
         Err(AwsError::Conflict { .. }) => {
             warn!(container = %id, "another launch holds the container; exiting");
@@ -149,11 +147,10 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
     agent.drain(exit).await;
     heartbeat.abort();
     if exit == Exit::Shutdown {
-        let live =
-            [ContainerStatus::Starting, ContainerStatus::Running, ContainerStatus::Idle, ContainerStatus::Stopping];
+        let stopped = ContainerStatus::Stopped;
         match sh
             .store
-            .set_status(&id, Some(&token), &live, ContainerStatus::Stopped, Some("worker stopped (SIGTERM)"))
+            .set_status(&id, Some(&token), ContainerEvent::TaskStopped, stopped, Some("worker stopped (SIGTERM)"))
             .await
         {
             Ok(()) | Err(AwsError::Conflict { .. }) => {}
@@ -241,8 +238,8 @@ impl Agent {
         (free + 1).min(10) as i32
     }
 
-    fn session_busy(&self, session: &str) -> bool {
-        self.running.values().any(|h| h.session == session)
+    fn session_busy(&self, session: &SessionId) -> bool {
+        self.running.values().any(|h| &h.session == session)
     }
 
     fn start(&mut self, msg: Received, work: Work) {
@@ -281,20 +278,16 @@ impl Agent {
                 self.ack(&msg).await;
             }
             InMessage::Cancel(c) => {
-                if let Ok(s) = SessionId::parse(&c.session) {
-                    if let Err(e) = self.sh.store.raise_cancel_watermark(&s, c.before_seq).await {
-                        warn!(session = %c.session, error = %e, "cancel watermark not saved; will retry");
-                        return;
-                    }
+                if let Err(e) = self.sh.store.raise_cancel_watermark(&c.session, c.before_seq).await {
+                    warn!(session = %c.session, error = %e, "cancel watermark not saved; will retry");
+                    return;
                 }
                 self.interrupt(&c, StopReason::Cancelled);
                 self.ack(&msg).await;
             }
             InMessage::Close(c) => {
-                if let Ok(s) = SessionId::parse(&c.session) {
-                    if let Err(e) = self.sh.store.set_session_status(&s, "closed").await {
-                        warn!(session = %c.session, error = %e, "close not recorded");
-                    }
+                if let Err(e) = self.sh.store.set_session_status(&c.session, SessionStatus::Closed).await {
+                    warn!(session = %c.session, error = %e, "close not recorded");
                 }
                 if self.session_busy(&c.session) {
                     self.closing.insert(c.session.clone());
@@ -322,10 +315,10 @@ impl Agent {
         }
     }
 
-    fn spawn_close(&mut self, session: String) {
+    fn spawn_close(&mut self, session: SessionId) {
         let sh = self.sh.clone();
         tokio::spawn(async move {
-            if let Err(e) = sh.workspace.remove(&session).await {
+            if let Err(e) = sh.workspace.remove(session.as_str()).await {
                 warn!(session = %session, error = %e, "worktree not removed");
             }
         });
@@ -356,8 +349,8 @@ impl Agent {
     /// conditionally back to `running`, else exit. `None` = go on serving.
     async fn idle_stop(&mut self) -> Result<Option<Exit>, AwsError> {
         let token = self.sh.cfg.launch_token.clone();
-        let from = [ContainerStatus::Running, ContainerStatus::Idle];
-        match self.sh.store.set_status(&self.id, Some(&token), &from, ContainerStatus::Stopped, Some("idle")).await {
+        let (event, to) = (ContainerEvent::TaskStopped, ContainerStatus::Stopped);
+        match self.sh.store.set_status(&self.id, Some(&token), event, to, Some("idle")).await {
             Ok(()) => {}
             Err(AwsError::Conflict { .. }) => return Ok(Some(Exit::Superseded)),
             Err(e) => return Err(e),
@@ -371,7 +364,7 @@ impl Agent {
         match self
             .sh
             .store
-            .set_status(&self.id, Some(&token), &[ContainerStatus::Stopped], ContainerStatus::Running, None)
+            .set_status(&self.id, Some(&token), ContainerEvent::Registered, ContainerStatus::Running, None)
             .await
         {
             Ok(()) => {

@@ -16,8 +16,8 @@ pub struct ConfigError(pub &'static str, pub String);
 pub struct WorkerConfig {
     /// DynamoDB table.
     pub table: String,
-    /// Container id.
-    pub container_id: String,
+    /// The container this worker serves (every store write names it).
+    pub container_id: switchyard_core::ids::ContainerId,
     /// Client slug.
     pub client: String,
     /// Project slug.
@@ -76,7 +76,9 @@ fn num<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Config
 impl WorkerConfig {
     /// Reads the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let container_id = req(env::CONTAINER_ID)?;
+        let raw = req(env::CONTAINER_ID)?;
+        let container_id = switchyard_core::ids::ContainerId::parse(&raw)
+            .map_err(|e| ConfigError(env::CONTAINER_ID, e.to_string()))?;
         let workspace =
             std::env::var("SWITCHYARD_WORKSPACE").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("/workspace"));
         Ok(Self {

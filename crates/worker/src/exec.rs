@@ -8,41 +8,29 @@
 //! newer launch) is not an outcome: the partial work is committed and pushed as a
 //! checkpoint, the command goes back to `queued` and its message is released at once.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_aws::queues::{OutgoingMessage, Queues, Received};
-use switchyard_aws::store::{CommandItem, CommandUpdate, Store};
+use switchyard_aws::store::{CommandUpdate, Store};
 use switchyard_aws::AwsError;
-use switchyard_core::ids::SessionId;
+use switchyard_core::ids::{CommandId, SessionId};
 use switchyard_core::messages::{bounded_files, bounded_text, encode, Outcome, Response, Timings, Work};
+pub use switchyard_core::plan::StopReason;
+use switchyard_core::plan::{outcome_of, JobVerdict};
 use switchyard_core::project::ProjectConfig;
+use switchyard_core::status::ErrorCode;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::WorkerConfig;
 use crate::git::Workspace;
-use crate::job::{self, JobEnd, JobSpec};
+use crate::job::{self, JobSpec};
 
 /// Starts of one command (crashes mid-job) before it is failed instead of run again.
 /// Graceful stops do not count.
 pub const MAX_ATTEMPTS: u32 = 3;
-
-/// Why a running job is being stopped early.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// A newer instruction superseded it.
-    Interrupted {
-        /// The newer command, if known.
-        by: Option<String>,
-        /// Reason text.
-        reason: String,
-    },
-    /// Cancelled by the user.
-    Cancelled,
-    /// The container is stopping (SIGTERM, superseded launch): checkpoint and retry.
-    Shutdown,
-}
 
 /// What every job task shares.
 #[derive(Debug)]
@@ -70,18 +58,18 @@ pub struct Shared {
 /// A finished job task.
 #[derive(Debug)]
 pub struct Done {
-    /// Command id.
-    pub command_id: String,
-    /// Session.
-    pub session: String,
+    /// The command whose turn ended (its slot is free).
+    pub command_id: CommandId,
+    /// Its session (a close waiting for it may proceed).
+    pub session: SessionId,
 }
 
 /// Control handle of a running job.
 #[derive(Debug)]
 pub struct Handle {
-    /// Session.
-    pub session: String,
-    /// Seq.
+    /// The job's session: controls apply per session.
+    pub session: SessionId,
+    /// The job's seq: a control stops only jobs older than its `before_seq`.
     pub seq: u64,
     /// Signals the job to stop.
     pub interrupt: watch::Sender<bool>,
@@ -121,13 +109,9 @@ pub async fn execute(
     reason: Arc<Mutex<Option<StopReason>>>,
 ) -> Done {
     let done = Done { command_id: work.command_id.clone(), session: work.session.clone() };
-    let Ok(session) = SessionId::parse(&work.session) else {
-        warn!(message = %msg.id, session = %work.session, "work names an invalid session; leaving it to the DLQ");
-        return done;
-    };
     let extender =
         tokio::spawn(keep_invisible(sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone(), sh.visibility));
-    let result = run_command(&sh, &session, &work, &msg.receipt, interrupt, &reason).await;
+    let result = run_command(&sh, &work, &msg.receipt, interrupt, &reason).await;
     extender.abort();
     let (url, receipt) = (&sh.cfg.in_url, &msg.receipt);
     match result {
@@ -140,7 +124,7 @@ pub async fn execute(
             }
         }
         Ok(End::Drop) => {
-            info!(session = %work.session, command = %work.command_id, "command already final; dropping duplicate")
+            info!(session = %work.session, command = %work.command_id, "command already answered; dropping duplicate")
         }
         Ok(End::Release) => {
             info!(session = %work.session, command = %work.command_id, "checkpoint saved; message released for retry");
@@ -173,7 +157,7 @@ async fn keep_invisible(queues: Queues, url: String, receipt: String, vis: Durat
 /// Sends a final response to `out` (dedup id per command and outcome) and counts it.
 async fn report(sh: &Shared, response: &Response) -> Result<(), AwsError> {
     let out = OutgoingMessage {
-        group: response.session.clone(),
+        group: response.session.to_string(),
         dedup: format!("{}-{}", response.command_id, response.outcome.as_str()),
         body: encode(response),
     };
@@ -192,15 +176,7 @@ async fn report(sh: &Shared, response: &Response) -> Result<(), AwsError> {
     Ok(())
 }
 
-/// An outcome that ends a command without running its job.
-fn without_job(work: &Work, outcome: Outcome, code: Option<&str>, summary: &str) -> Response {
-    let mut r = blank(work);
-    r.outcome = outcome;
-    r.error_code = code.map(String::from);
-    r.summary = summary.into();
-    r
-}
-
+/// A response with no outcome yet: the command's ids, its reply context, received now.
 fn blank(work: &Work) -> Response {
     Response {
         session: work.session.clone(),
@@ -218,69 +194,61 @@ fn blank(work: &Work) -> Response {
     }
 }
 
+/// An outcome that ends a command without running its job.
+fn without_job(work: &Work, outcome: Outcome, code: Option<ErrorCode>, summary: &str) -> Response {
+    Response { outcome, error_code: code, summary: summary.into(), ..blank(work) }
+}
+
+/// Why a job could not be run or its work not saved.
+struct Failure {
+    code: ErrorCode,
+    error: String,
+    summary: &'static str,
+}
+
+impl Failure {
+    fn new(code: ErrorCode, e: &dyn std::fmt::Display, summary: &'static str) -> Self {
+        Self { code, error: e.to_string(), summary }
+    }
+
+    /// `response` failed for this reason (its summary kept when this one has none).
+    fn applied(self, mut r: Response) -> Response {
+        r.outcome = Outcome::Failed;
+        r.error_code = Some(self.code);
+        r.error_message = Some(bounded_text(&self.error));
+        if !self.summary.is_empty() {
+            r.summary = self.summary.into();
+        }
+        r
+    }
+}
+
+/// One command's turn: the checks that may end it before its job, the job, then its
+/// outcome (or a checkpoint). Each step is I/O around a decision made in core.
 async fn run_command(
     sh: &Shared,
-    session: &SessionId,
     work: &Work,
     receipt: &str,
     interrupt: watch::Receiver<bool>,
     reason: &Mutex<Option<StopReason>>,
 ) -> Result<End, AwsError> {
-    let item = sh.store.get_session(session).await?;
-    if work.seq < item.as_ref().map_or(0, |s| s.cancel_before_seq) {
-        return finish(sh, session, without_job(work, Outcome::Cancelled, None, "cancelled before it started")).await;
-    }
-    // A newer instruction of the session was already routed: this one would be interrupted
-    // as soon as it started, so it is not started at all.
-    if let Some(newest) = item.as_ref().map(|s| s.next_seq.saturating_sub(1)).filter(|n| *n > work.seq) {
-        let summary = format!("skipped: superseded by a newer instruction (seq {newest}) before it started");
-        return finish(sh, session, without_job(work, Outcome::Interrupted, None, &summary)).await;
-    }
-    if !sh.store.claim_seq(session, work.seq).await? {
-        let summary = "skipped: a newer instruction of this session had already started";
-        return finish(sh, session, without_job(work, Outcome::Interrupted, None, summary)).await;
-    }
-    let attempts = match sh.store.start_command(session, work.seq, &sh.cfg.launch_token, receipt).await? {
-        // Already final: a retry after a crash between the outcome and the response.
-        // Re-send the recorded outcome (same dedup id) so the user still hears back.
-        None => return Ok(recorded(sh.store.get_command(session, work.seq).await?, blank(work))),
-        Some(n) => n,
-    };
-    if attempts > MAX_ATTEMPTS {
-        let summary = "the job stopped the container every time it ran; it was not run again";
-        let mut r = without_job(work, Outcome::Failed, Some("crashed"), summary);
-        r.error_message = Some(format!("{MAX_ATTEMPTS} attempts ended without an outcome"));
-        return finish(sh, session, r).await;
+    if let Some(end) = before_job(sh, work, receipt).await? {
+        return Ok(end);
     }
     let mut response = blank(work);
     response.timings.started_ms = switchyard_aws::now_ms();
-    let dir = match sh.workspace.prepare(&work.session, &work.branch).await {
-        Ok(d) => d,
-        Err(e) => {
-            return finish(sh, session, failed(response, "git", &e, "could not prepare the session's git worktree"))
-                .await
-        }
+    let (dir, instruction_file) = match prepare(sh, work).await {
+        Ok(ready) => ready,
+        Err(f) => return finish(sh, work, f.applied(response)).await,
     };
-    let instruction_file = match sh.workspace.write_instruction(&work.command_id, &work.instruction).await {
-        Ok(f) => f,
-        Err(e) => {
-            return finish(sh, session, failed(response, "spawn", &e, "the instruction could not be handed to the job"))
-                .await
-        }
-    };
-    if let Err(e) = sh.identity.give(&dir).and_then(|()| sh.identity.give(&instruction_file)) {
-        let _ = tokio::fs::remove_file(&instruction_file).await;
-        return finish(sh, session, failed(response, "spawn", &e, "the worktree could not be handed to the job user"))
-            .await;
-    }
     let spec = JobSpec {
         identity: &sh.identity,
         secrets: &sh.secrets,
         command: &sh.project.job_command,
         instruction: &work.instruction,
         instruction_file: &instruction_file,
-        session: &work.session,
-        command_id: &work.command_id,
+        session: work.session.as_str(),
+        command_id: work.command_id.as_str(),
         branch: &work.branch,
         max_run: Duration::from_secs(sh.project.max_run_secs.max(1)),
         grace: sh.cfg.grace,
@@ -290,86 +258,101 @@ async fn run_command(
     let _ = tokio::fs::remove_file(&instruction_file).await;
     let result = match result {
         Ok(r) => r,
-        Err(e) => return finish(sh, session, failed(response, "spawn", &e, "the job command could not start")).await,
+        Err(e) => {
+            let f = Failure::new(ErrorCode::Spawn, &e, "the job command could not start");
+            return finish(sh, work, f.applied(response)).await;
+        }
     };
     let stop = reason.lock().ok().and_then(|r| r.clone());
-    let Some(subject) = judge(&mut response, &result, stop.as_ref(), work, spec.max_run) else {
-        return checkpoint(sh, session, work, &dir).await;
+    let max_run = spec.max_run.as_secs();
+    let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
+    let JobVerdict::Final { outcome, code, note, error, superseded_by, subject } = verdict else {
+        return checkpoint(sh, work, &dir).await;
     };
-    match sh.workspace.commit_all(&dir, &subject, &work.session, &work.command_id).await {
+    response.outcome = outcome;
+    response.error_code = code;
+    response.error_message = error;
+    response.superseded_by = superseded_by;
+    response.summary = note.unwrap_or_else(|| bounded_text(result.output.trim()));
+    let response = save_work(sh, work, &dir, &subject, response).await;
+    finish(sh, work, response).await
+}
+
+/// The checks before a job runs: cancelled, superseded, already started by a newer seq,
+/// already final, attempts exhausted. `None`: run it (the command is now `running`).
+async fn before_job(sh: &Shared, work: &Work, receipt: &str) -> Result<Option<End>, AwsError> {
+    let session = &work.session;
+    let item = sh.store.get_session(session).await?;
+    if work.seq < item.as_ref().map_or(0, |s| s.cancel_before_seq) {
+        let r = without_job(work, Outcome::Cancelled, None, "cancelled before it started");
+        return finish(sh, work, r).await.map(Some);
+    }
+    // A newer instruction of the session was already routed: this one would be interrupted
+    // as soon as it started, so it is not started at all.
+    if let Some(newest) = item.as_ref().map(|s| s.next_seq.saturating_sub(1)).filter(|n| *n > work.seq) {
+        let summary = format!("skipped: superseded by a newer instruction (seq {newest}) before it started");
+        return finish(sh, work, without_job(work, Outcome::Interrupted, None, &summary)).await.map(Some);
+    }
+    if !sh.store.claim_seq(session, work.seq).await? {
+        let summary = "skipped: a newer instruction of this session had already started";
+        return finish(sh, work, without_job(work, Outcome::Interrupted, None, summary)).await.map(Some);
+    }
+    match sh.store.start_command(session, work.seq, &sh.cfg.launch_token, receipt).await? {
+        // Already final: a retry after a crash between the outcome and the response.
+        None => recorded(sh, work).await.map(Some),
+        Some(n) if n > MAX_ATTEMPTS => {
+            let summary = "the job stopped the container every time it ran; it was not run again";
+            let mut r = without_job(work, Outcome::Failed, Some(ErrorCode::Crashed), summary);
+            r.error_message = Some(format!("{MAX_ATTEMPTS} attempts ended without an outcome"));
+            finish(sh, work, r).await.map(Some)
+        }
+        Some(_) => Ok(None),
+    }
+}
+
+/// The session's worktree and the instruction file, both handed to the job user.
+async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf), Failure> {
+    let dir = sh
+        .workspace
+        .prepare(work.session.as_str(), &work.branch)
+        .await
+        .map_err(|e| Failure::new(ErrorCode::Git, &e, "could not prepare the session's git worktree"))?;
+    let file = sh
+        .workspace
+        .write_instruction(work.command_id.as_str(), &work.instruction)
+        .await
+        .map_err(|e| Failure::new(ErrorCode::Spawn, &e, "the instruction could not be handed to the job"))?;
+    if let Err(e) = sh.identity.give(&dir).and_then(|()| sh.identity.give(&file)) {
+        let _ = tokio::fs::remove_file(&file).await;
+        return Err(Failure::new(ErrorCode::Spawn, &e, "the worktree could not be handed to the job user"));
+    }
+    Ok((dir, file))
+}
+
+/// Commits (and pushes) what the job left in the worktree; a git failure fails the
+/// command but keeps the job's summary.
+async fn save_work(sh: &Shared, work: &Work, dir: &Path, subject: &str, mut response: Response) -> Response {
+    match sh.workspace.commit_all(dir, subject, work.session.as_str(), work.command_id.as_str()).await {
         Ok(Some(c)) => {
             response.commit = Some(c.sha);
             response.files_changed = bounded_files(c.files);
             if !work.repo_url.is_empty() {
-                if let Err(e) = sh.workspace.push(&dir, &work.branch).await {
-                    response = failed(response, "git_push", &e, "");
+                if let Err(e) = sh.workspace.push(dir, &work.branch).await {
+                    response = Failure::new(ErrorCode::GitPush, &e, "").applied(response);
                 }
             }
+            response
         }
-        Ok(None) => {}
-        Err(e) => response = failed(response, "git", &e, ""),
+        Ok(None) => response,
+        Err(e) => Failure::new(ErrorCode::Git, &e, "").applied(response),
     }
-    finish(sh, session, response).await
-}
-
-/// Sets the outcome of a job that ran and returns its commit subject; `None` for a
-/// graceful stop (no outcome: checkpoint and retry).
-fn judge(
-    response: &mut Response,
-    result: &job::JobResult,
-    stop: Option<&StopReason>,
-    work: &Work,
-    max_run: Duration,
-) -> Option<String> {
-    let output = bounded_text(result.output.trim());
-    let (outcome, code, summary, subject) = match (&result.end, stop) {
-        (JobEnd::Interrupted, Some(StopReason::Shutdown)) => return None,
-        (JobEnd::Exited(Some(0)), _) => (
-            Outcome::Succeeded,
-            None,
-            output,
-            format!("switchyard: {}", work.instruction.lines().next().unwrap_or("change")),
-        ),
-        (JobEnd::Interrupted, Some(StopReason::Cancelled)) => (
-            Outcome::Cancelled,
-            None,
-            "cancelled while running; partial work committed".into(),
-            format!("switchyard: cancelled {}", work.command_id),
-        ),
-        (JobEnd::Interrupted, s) => {
-            let (by, why) = match s {
-                Some(StopReason::Interrupted { by, reason }) => (by.clone(), reason.clone()),
-                _ => (None, "interrupted".to_string()),
-            };
-            response.superseded_by = by;
-            (
-                Outcome::Interrupted,
-                None,
-                format!("interrupted: {why}; partial work committed"),
-                format!("switchyard: interrupted {}", work.command_id),
-            )
-        }
-        (JobEnd::TimedOut, _) => {
-            response.error_message = Some(format!("job ran past {} s", max_run.as_secs()));
-            (Outcome::Failed, Some("timeout"), output, format!("switchyard: timed out {}", work.command_id))
-        }
-        (JobEnd::Exited(code), _) => {
-            response.error_message =
-                Some(code.map_or("job was killed by a signal".into(), |c| format!("job exited with status {c}")));
-            (Outcome::Failed, Some("job_exit"), output, format!("switchyard: failed {}", work.command_id))
-        }
-    };
-    response.outcome = outcome;
-    response.error_code = code.map(String::from);
-    response.summary = summary;
-    Some(subject)
 }
 
 /// A graceful stop: commit and push the partial work as a checkpoint, put the command
 /// back to `queued` (the attempt does not count), release the message.
-async fn checkpoint(sh: &Shared, session: &SessionId, work: &Work, dir: &std::path::Path) -> Result<End, AwsError> {
+async fn checkpoint(sh: &Shared, work: &Work, dir: &Path) -> Result<End, AwsError> {
     let subject = format!("switchyard: checkpoint {} (container stopping)", work.command_id);
-    let commit = match sh.workspace.commit_all(dir, &subject, &work.session, &work.command_id).await {
+    let commit = match sh.workspace.commit_all(dir, &subject, work.session.as_str(), work.command_id.as_str()).await {
         Ok(c) => c.map(|c| c.sha),
         Err(e) => {
             warn!(session = %work.session, command = %work.command_id, error = %e, "checkpoint commit failed");
@@ -381,46 +364,31 @@ async fn checkpoint(sh: &Shared, session: &SessionId, work: &Work, dir: &std::pa
             warn!(session = %work.session, command = %work.command_id, error = %e, "checkpoint push failed");
         }
     }
-    sh.store.release_command(session, work.seq, commit.as_deref()).await?;
+    sh.store.release_command(&work.session, work.seq, commit.as_deref()).await?;
     Ok(End::Release)
 }
 
-fn failed(mut r: Response, code: &str, e: &dyn std::fmt::Display, summary: &str) -> Response {
-    r.outcome = Outcome::Failed;
-    r.error_code = Some(code.into());
-    r.error_message = Some(bounded_text(&e.to_string()));
-    if !summary.is_empty() {
-        r.summary = summary.into();
-    }
-    r
+/// The response of a command whose outcome is already recorded: re-sent with the same
+/// dedup id, so a worker that died between recording and sending still gets it answered
+/// (the responder's reply claim keeps it to one email).
+async fn recorded(sh: &Shared, work: &Work) -> Result<End, AwsError> {
+    let c = sh.store.get_command(&work.session, work.seq).await?;
+    Ok(match c.and_then(|c| c.response(work.reply.clone())) {
+        Some(response) => End::Respond(Box::new(response)),
+        None => End::Drop,
+    })
 }
 
-/// The response of a command whose outcome is already recorded.
-fn recorded(c: Option<CommandItem>, mut response: Response) -> End {
-    let Some(c) = c else { return End::Drop };
-    response.outcome = match c.status.as_str() {
-        "succeeded" => Outcome::Succeeded,
-        "failed" => Outcome::Failed,
-        "interrupted" => Outcome::Interrupted,
-        "cancelled" => Outcome::Cancelled,
-        _ => return End::Drop,
-    };
-    response.summary = c.summary.unwrap_or_default();
-    response.commit = c.commit;
-    response.files_changed = c.files_changed;
-    response.error_code = c.error_code;
-    response.error_message = c.error_message;
-    response.timings.started_ms = c.started_ms.unwrap_or_default();
-    response.timings.finished_ms = c.finished_ms.unwrap_or_default();
-    End::Respond(Box::new(response))
-}
-
-async fn finish(sh: &Shared, session: &SessionId, mut response: Response) -> Result<End, AwsError> {
+/// Records the outcome; if another outcome was recorded first, that one is answered.
+async fn finish(sh: &Shared, work: &Work, mut response: Response) -> Result<End, AwsError> {
     response.timings.finished_ms = switchyard_aws::now_ms();
     // The one place an outcome's texts leave the worker: nothing secret goes with them.
     response.summary = sh.redactor.redact(&response.summary);
     response.error_message = response.error_message.map(|m| sh.redactor.redact(&m));
-    let first =
-        sh.store.finish_command(session, response.seq, response.outcome, &CommandUpdate::from(&response)).await?;
-    Ok(if first { End::Respond(Box::new(response)) } else { End::Drop })
+    let update = CommandUpdate::from(&response);
+    if sh.store.finish_command(&work.session, response.seq, response.outcome, &update).await? {
+        Ok(End::Respond(Box::new(response)))
+    } else {
+        recorded(sh, work).await
+    }
 }

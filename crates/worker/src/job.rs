@@ -40,16 +40,7 @@ pub struct JobSpec<'a> {
     pub max_output: usize,
 }
 
-/// How a job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobEnd {
-    /// Exited by itself with this code (None = killed by a signal).
-    Exited(Option<i32>),
-    /// Interrupted on request.
-    Interrupted,
-    /// Ran past the maximum run time.
-    TimedOut,
-}
+pub use switchyard_core::plan::JobEnd;
 
 /// The result of a job.
 #[derive(Debug, Clone)]

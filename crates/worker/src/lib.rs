@@ -96,7 +96,7 @@ pub async fn scoped_sdk_config(
     let (in_arn, out_arn, dlq_arn) = (arn(&cfg.in_url)?, arn(&cfg.out_url)?, arn(&cfg.dlq_url)?);
     let table_arn = format!("arn:{partition}:dynamodb:{region}:{account}:table/{}", cfg.table);
     let ssm_prefix = format!("arn:{partition}:ssm:{region}:{account}");
-    let container = switchyard_core::ids::ContainerId::from_stored(cfg.container_id.clone());
+    let container = cfg.container_id.clone();
     let policy = worker_session_policy(&WorkerScope {
         table_arn: &table_arn,
         queue_arns: [&in_arn, &out_arn, &dlq_arn],

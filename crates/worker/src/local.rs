@@ -68,7 +68,7 @@ fn launch_error(reason: &str, e: std::io::Error) -> AwsError {
 impl Launcher for LocalLauncher {
     async fn launch(&self, spec: &LaunchSpec) -> Result<String, AwsError> {
         let task_arn = format!("local:{}/{}", spec.container_id, ulid::Ulid::new().to_string().to_ascii_lowercase());
-        let workspace = self.root.join(&spec.container_id);
+        let workspace = self.root.join(spec.container_id.as_str());
         std::fs::create_dir_all(&workspace).map_err(|e| launch_error("workspace", e))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -91,7 +91,7 @@ impl Launcher for LocalLauncher {
             p.insert(task_arn.clone(), pid);
         }
         let (pids, exits, arn, container) =
-            (self.pids.clone(), self.exits.clone(), task_arn.clone(), spec.container_id.clone());
+            (self.pids.clone(), self.exits.clone(), task_arn.clone(), spec.container_id.to_string());
         tokio::spawn(async move {
             let status = child.wait().await;
             if let Ok(mut p) = pids.lock() {

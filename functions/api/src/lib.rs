@@ -22,6 +22,7 @@ use switchyard_aws::store::{ApiKeyItem, SessionItem};
 use switchyard_core::ids::SessionId;
 use switchyard_core::inbound::{Inbound, ThreadHint};
 use switchyard_core::messages::Source;
+use switchyard_core::status::CommandStatus;
 use switchyard_orchestrator::sessions::SessionControl;
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
 
@@ -115,18 +116,12 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, Problem> {
 
 /// The session, if it exists and belongs to the key's user; else 404.
 async fn owned_session(state: &State, key: &ApiKeyItem, id: &str) -> Result<SessionItem, Problem> {
-    let not_found = || Problem::new(404, "session_not_found", "no such session");
-    let sid = SessionId::parse(id).map_err(|_| not_found())?;
-    let s = state
+    state
         .orchestrator
-        .store
-        .get_session(&sid)
+        .owned_session(key, id)
         .await
-        .map_err(|e| Problem::from(switchyard_orchestrator::RouteError::from(e)))?;
-    match s {
-        Some(s) if s.client == key.client && s.user == key.user => Ok(s),
-        _ => Err(not_found()),
-    }
+        .map_err(Problem::from)?
+        .ok_or_else(|| Problem::new(404, "session_not_found", "no such session"))
 }
 
 fn accepted(r: &RouteOutcome) -> Result<Response<Body>, Problem> {
@@ -138,7 +133,7 @@ fn accepted(r: &RouteOutcome) -> Result<Response<Body>, Problem> {
             "seq": r.seq,
             "duplicate": r.status == switchyard_orchestrator::RouteStatus::Duplicate,
             "branch": r.branch,
-            "status": "queued",
+            "status": CommandStatus::Queued,
             "links": { "session": format!("/v1/sessions/{}", r.session) },
         }),
     )
@@ -189,20 +184,11 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
         (Method::POST, ["v1", "sessions", id, "messages"]) => {
             let s = owned_session(state, &key, id).await?;
             let b: FollowUp = parse(req)?;
-            let sid = SessionId::parse(&s.session_id)
-                .map_err(|_| Problem::new(404, "session_not_found", "no such session"))?;
-            route(state, &key, req, &s.project, Some(sid), s.subject.clone(), b.instruction).await
+            route(state, &key, req, &s.project, Some(s.session_id.clone()), s.subject.clone(), b.instruction).await
         }
         (Method::GET, ["v1", "sessions", id]) => {
             let s = owned_session(state, &key, id).await?;
-            let sid = SessionId::parse(&s.session_id)
-                .map_err(|_| Problem::new(404, "session_not_found", "no such session"))?;
-            let commands = state
-                .orchestrator
-                .store
-                .list_commands(&sid)
-                .await
-                .map_err(|e| Problem::from(switchyard_orchestrator::RouteError::from(e)))?;
+            let commands = state.orchestrator.commands_of(&s).await.map_err(Problem::from)?;
             json(
                 200,
                 serde_json::json!({
@@ -239,15 +225,9 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
             if !key.scopes.iter().any(|s| s == "operator") {
                 return Err(Problem::new(403, "forbidden", "the operator scope is required"));
             }
-            let all = state
-                .orchestrator
-                .store
-                .all_containers()
-                .await
-                .map_err(|e| Problem::from(switchyard_orchestrator::RouteError::from(e)))?;
+            let all = state.orchestrator.containers_of(&key.client).await.map_err(Problem::from)?;
             let list: Vec<_> = all
                 .iter()
-                .filter(|c| c.client == key.client)
                 .map(|c| {
                     serde_json::json!({
                         "container": c.container_id,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use switchyard_aws::launcher::env;
 use switchyard_orchestrator::reconcile::Reconciled;
 use switchyard_orchestrator::{Orchestrator, RouteError};
-use tracing::info;
+use tracing::{info, warn};
 
 /// The fields of an ECS task-state-change `detail` that we use.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -79,13 +79,17 @@ pub async fn apply(state: &State, change: &TaskStateChange) -> Result<Option<Rec
     if change.last_status != "STOPPED" {
         return Ok(None);
     }
-    let Some(container) = change.container_id() else {
+    let Some(raw) = change.container_id() else {
         info!(task = %change.task_arn, "task is not a switchyard worker; ignored");
         return Ok(None);
     };
+    let Ok(container) = switchyard_core::ids::ContainerId::parse(raw) else {
+        warn!(task = %change.task_arn, container = raw, "task names an invalid container; ignored");
+        return Ok(None);
+    };
     let reason = change.stopped_reason.as_deref().unwrap_or("task stopped");
-    let r = state.orchestrator.task_stopped(container, &change.task_arn, reason).await?;
-    info!(container, task = %change.task_arn, marked = r.marked_stopped, relaunched = r.relaunched, "task stopped");
+    let r = state.orchestrator.task_stopped(&container, &change.task_arn, reason).await?;
+    info!(container = %container, task = %change.task_arn, marked = r.marked_stopped, relaunched = r.relaunched, "task stopped");
     Ok(Some(r))
 }
 

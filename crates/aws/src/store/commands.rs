@@ -1,30 +1,31 @@
 //! Session and command items after routing: status updates, reads, cancel watermark.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use switchyard_core::ids::SessionId;
+use switchyard_core::ids::{ContainerId, SessionId};
 use switchyard_core::messages::{Outcome, Response};
+use switchyard_core::status::{command_sources, CommandEvent, CommandStatus, ErrorCode, SessionStatus};
 
 use super::items::{CommandItem, SessionItem};
 use super::keys::{command_sk, session_pk, META};
-use super::{is_ccf, n, s, won, Store};
+use super::{is_ccf, n, one_of, s, won, Store};
 use crate::error::{classify, AwsError};
 
-/// The final record of a command.
+/// The final record of a command: what its item keeps of a [`Response`].
 #[derive(Debug, Clone, Default)]
 pub struct CommandUpdate {
-    /// Summary.
+    /// What the user was told first.
     pub summary: String,
-    /// Commit sha.
+    /// The commit of its work, if any.
     pub commit: Option<String>,
-    /// Files changed.
+    /// Files the commit changed.
     pub files_changed: Vec<String>,
-    /// Error code.
-    pub error_code: Option<String>,
-    /// Error message.
+    /// Why it failed, as a code.
+    pub error_code: Option<ErrorCode>,
+    /// Why it failed, in words.
     pub error_message: Option<String>,
-    /// Job start (epoch ms).
+    /// Job start (epoch ms; 0 when no job ran, which keeps the stored start).
     pub started_ms: u64,
-    /// Job end (epoch ms).
+    /// Outcome time (epoch ms).
     pub finished_ms: u64,
 }
 
@@ -49,6 +50,20 @@ impl Store {
     /// An `UpdateItem` on a command item.
     fn update_command(&self, id: &SessionId, seq: u64) -> UpdateItem {
         self.client.update_item().table_name(&self.table).key("pk", s(session_pk(id))).key("sk", s(command_sk(seq)))
+    }
+
+    /// An `UpdateItem` on a command item for `event`, conditional on the item existing in a
+    /// status core's transition table moves from. Returns the request and its condition
+    /// (callers may add to it).
+    fn move_command(&self, id: &SessionId, seq: u64, event: CommandEvent) -> (UpdateItem, String) {
+        let from = command_sources(event);
+        let (req, allowed) = one_of(
+            self.update_command(id, seq).expression_attribute_names("#st", "status"),
+            "#st",
+            "from",
+            from.iter().map(|st| Some(st.as_str())),
+        );
+        (req, format!("attribute_exists(pk) AND {allowed}"))
     }
 
     /// An `UpdateItem` on a session item.
@@ -80,14 +95,14 @@ impl Store {
     }
 
     /// Sessions served by a container (the `by-container` GSI).
-    pub async fn sessions_of_container(&self, container: &str) -> Result<Vec<SessionItem>, AwsError> {
+    pub async fn sessions_of_container(&self, container: &ContainerId) -> Result<Vec<SessionItem>, AwsError> {
         let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(super::GSI_BY_CONTAINER)
             .key_condition_expression("session_container = :c")
-            .expression_attribute_values(":c", s(container));
+            .expression_attribute_values(":c", s(container.as_str()));
         self.query_all(query).await
     }
 
@@ -104,17 +119,15 @@ impl Store {
         run_by: &str,
         receipt: &str,
     ) -> Result<Option<u32>, AwsError> {
-        let res = self
-            .update_command(id, seq)
+        let (req, condition) = self.move_command(id, seq, CommandEvent::Start);
+        let res = req
             .update_expression(
                 "SET #st = :running, started_ms = :now, run_by = :by, receipt = :receipt ADD attempts :one",
             )
             .expression_attribute_values(":by", s(run_by))
             .expression_attribute_values(":receipt", s(receipt))
-            .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":queued", s("queued"))
+            .condition_expression(condition)
+            .expression_attribute_values(":running", s(CommandStatus::Running.as_str()))
             .expression_attribute_values(":now", n(crate::now_ms()))
             .expression_attribute_values(":one", n(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
@@ -150,12 +163,10 @@ impl Store {
     /// Puts a running command back to `queued` after a graceful stop (SIGTERM, a newer
     /// launch): the attempt does not count, and the checkpoint commit is remembered.
     pub async fn release_command(&self, id: &SessionId, seq: u64, checkpoint: Option<&str>) -> Result<(), AwsError> {
-        let mut req = self
-            .update_command(id, seq)
-            .condition_expression("attribute_exists(pk) AND #st = :running")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":queued", s("queued"))
+        let (req, condition) = self.move_command(id, seq, CommandEvent::Release);
+        let mut req = req
+            .condition_expression(condition)
+            .expression_attribute_values(":queued", s(CommandStatus::Queued.as_str()))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":zero", n(0));
         let mut set = "SET #st = :queued, attempts = if_not_exists(attempts, :zero) - :one".to_string();
@@ -179,13 +190,10 @@ impl Store {
         outcome: Outcome,
         u: &CommandUpdate,
     ) -> Result<bool, AwsError> {
-        let mut req = self
-            .update_command(id, seq)
-            .condition_expression("attribute_exists(pk) AND #st IN (:queued, :running)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":outcome", s(outcome.as_str()))
+        let (req, condition) = self.move_command(id, seq, CommandEvent::Finish(outcome));
+        let mut req = req
+            .condition_expression(condition)
+            .expression_attribute_values(":outcome", s(CommandStatus::Final(outcome).as_str()))
             .expression_attribute_values(":summary", s(&u.summary))
             .expression_attribute_values(":finished", n(u.finished_ms))
             .expression_attribute_values(":files", AttributeValue::L(u.files_changed.iter().map(s).collect()));
@@ -195,8 +203,8 @@ impl Store {
             set.push_str(", started_ms = :started");
             req = req.expression_attribute_values(":started", n(u.started_ms));
         }
-        for (name, value) in [("commit", &u.commit), ("error_code", &u.error_code), ("error_message", &u.error_message)]
-        {
+        let code = u.error_code.as_ref().map(|c| c.as_str().to_string());
+        for (name, value) in [("commit", &u.commit), ("error_code", &code), ("error_message", &u.error_message)] {
             if let Some(v) = value {
                 // Names are aliased: COMMIT is a DynamoDB reserved word.
                 set.push_str(&format!(", #{name} = :{name}"));
@@ -210,11 +218,11 @@ impl Store {
 
     /// Commands of a container's sessions that are `running` (for releasing the messages of
     /// a task that died).
-    pub async fn running_commands_of(&self, container: &str) -> Result<Vec<CommandItem>, AwsError> {
+    pub async fn running_commands_of(&self, container: &ContainerId) -> Result<Vec<CommandItem>, AwsError> {
         let mut out = Vec::new();
         for session in self.sessions_of_container(container).await? {
-            let Ok(id) = SessionId::parse(&session.session_id) else { continue };
-            out.extend(self.list_commands(&id).await?.into_iter().filter(|c| c.status == "running"));
+            let commands = self.list_commands(&session.session_id).await?;
+            out.extend(commands.into_iter().filter(|c| c.status == CommandStatus::Running));
         }
         Ok(out)
     }
@@ -234,13 +242,13 @@ impl Store {
         won(res).map(|_| ())
     }
 
-    /// Sets a session's status (`open`/`closed`).
-    pub async fn set_session_status(&self, id: &SessionId, status: &str) -> Result<(), AwsError> {
+    /// Sets a session's status.
+    pub async fn set_session_status(&self, id: &SessionId, status: SessionStatus) -> Result<(), AwsError> {
         self.update_session(id)
             .update_expression("SET #st = :s")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":s", s(status))
+            .expression_attribute_values(":s", s(status.as_str()))
             .send()
             .await
             .map_err(|e| {

@@ -3,13 +3,29 @@
 //! Each transition of DESIGN §2.3 that has a rule is one conditional `UpdateItem`.
 
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
-use switchyard_core::container::ContainerStatus;
+use switchyard_core::container::{sources_to, ContainerEvent, ContainerStatus, Health};
 use switchyard_core::ids::ContainerId;
 
 use super::items::ContainerItem;
 use super::keys::{container_pk, META};
-use super::{conflict, is_ccf, n, s, won, Store};
+use super::{conflict, is_ccf, n, one_of, s, won, Store};
 use crate::error::{classify, AwsError};
+
+type UpdateItem = aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
+/// Adds the condition that the container is in a state from which `event` leads to `to`
+/// (core's transition table), minus `except`. Returns the request and the condition.
+fn moving(
+    req: UpdateItem,
+    event: ContainerEvent,
+    to: ContainerStatus,
+    except: &[ContainerStatus],
+) -> (UpdateItem, String) {
+    let from = sources_to(event, to);
+    let allowed =
+        from.iter().filter(|s| !s.is_some_and(|s| except.contains(&s))).map(|s| s.map(ContainerStatus::as_str));
+    one_of(req, "container_status", "from", allowed)
+}
 
 /// The queue URLs of a generation of a container's queue set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +48,7 @@ pub enum ClaimOutcome {
 }
 
 impl Store {
-    fn update_container(
-        &self,
-        id: &ContainerId,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn update_container(&self, id: &ContainerId) -> UpdateItem {
         self.client.update_item().table_name(&self.table).key("pk", s(container_pk(id))).key("sk", s(META))
     }
 
@@ -54,23 +67,21 @@ impl Store {
         user: &str,
         token: &str,
     ) -> Result<ClaimOutcome, AwsError> {
-        let res = self
-            .update_container(id)
+        let (req, allowed) =
+            moving(self.update_container(id), ContainerEvent::LaunchClaimed, ContainerStatus::Starting, &[]);
+        let res = req
             .update_expression(
                 "SET container_status = :starting, launch_token = :token, launched_ms = :now, container_id = :id, \
                  #c = :client, #p = :project, #u = :user, generation = if_not_exists(generation, :one), \
                  active_jobs = :zero, launches = if_not_exists(launches, :zero) + :one REMOVE task_arn, heartbeat_ms",
             )
-            .condition_expression(
-                "(attribute_not_exists(container_status) OR container_status IN (:stopped, :failed)) \
-                 AND (attribute_not_exists(next_launch_ms) OR next_launch_ms <= :now)",
-            )
+            .condition_expression(format!(
+                "{allowed} AND (attribute_not_exists(next_launch_ms) OR next_launch_ms <= :now)"
+            ))
             .expression_attribute_names("#u", "user")
             .expression_attribute_names("#c", "client")
             .expression_attribute_names("#p", "project")
             .expression_attribute_values(":starting", s(ContainerStatus::Starting.as_str()))
-            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
-            .expression_attribute_values(":failed", s(ContainerStatus::Failed.as_str()))
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":now", n(crate::now_ms()))
             .expression_attribute_values(":id", s(id.as_str()))
@@ -129,27 +140,21 @@ impl Store {
         Ok(())
     }
 
-    /// Sets a status if the item still holds `token` (and, optionally, is in one of `from`).
+    /// Records `event` moving the container to `to`, if the item still holds `token` (when
+    /// given) and is in a state from which core's table allows that move.
     pub async fn set_status(
         &self,
         id: &ContainerId,
         token: Option<&str>,
-        from: &[ContainerStatus],
+        event: ContainerEvent,
         to: ContainerStatus,
         reason: Option<&str>,
     ) -> Result<(), AwsError> {
-        let mut conds = vec!["attribute_exists(pk)".to_string()];
-        let mut req = self.update_container(id);
+        let (mut req, allowed) = moving(self.update_container(id), event, to, &[]);
+        let mut conds = vec!["attribute_exists(pk)".to_string(), allowed];
         if let Some(t) = token {
             conds.push("launch_token = :token".into());
             req = req.expression_attribute_values(":token", s(t));
-        }
-        if !from.is_empty() {
-            let names: Vec<String> = (0..from.len()).map(|i| format!(":f{i}")).collect();
-            conds.push(format!("container_status IN ({})", names.join(", ")));
-            for (name, st) in names.iter().zip(from) {
-                req = req.expression_attribute_values(name, s(st.as_str()));
-            }
         }
         let mut update = "SET container_status = :to, updated_ms = :now".to_string();
         if let Some(r) = reason {
@@ -189,7 +194,7 @@ impl Store {
             .expression_attribute_values(":now", n(crate::now_ms()))
             .expression_attribute_values(":jobs", n(active_jobs))
             .expression_attribute_values(":act", n(last_activity_ms))
-            .expression_attribute_values(":healthy", s("healthy"))
+            .expression_attribute_values(":healthy", s(Health::Healthy.as_str()))
             .expression_attribute_values(":token", s(token))
             .send()
             .await
@@ -198,11 +203,11 @@ impl Store {
     }
 
     /// Records health as judged by the reaper.
-    pub async fn set_health(&self, id: &ContainerId, health: &str) -> Result<(), AwsError> {
+    pub async fn set_health(&self, id: &ContainerId, health: Health) -> Result<(), AwsError> {
         self.update_container(id)
             .update_expression("SET health = :h")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":h", s(health))
+            .expression_attribute_values(":h", s(health.as_str()))
             .send()
             .await
             .map_err(conflict("health"))?;
@@ -226,10 +231,16 @@ impl Store {
     /// Marks the container stopped if `task_arn` is still its task. `Ok(false)` if a newer
     /// launch (or nothing) holds the item.
     pub async fn mark_stopped_if_task(&self, id: &ContainerId, task_arn: &str, reason: &str) -> Result<bool, AwsError> {
-        let res = self
-            .update_container(id)
+        // Not already stopped: the result says whether this call recorded the stop.
+        let (req, allowed) = moving(
+            self.update_container(id),
+            ContainerEvent::TaskStopped,
+            ContainerStatus::Stopped,
+            &[ContainerStatus::Stopped],
+        );
+        let res = req
             .update_expression("SET container_status = :stopped, last_reason = :reason, active_jobs = :zero")
-            .condition_expression("task_arn = :arn AND container_status <> :stopped")
+            .condition_expression(format!("task_arn = :arn AND {allowed}"))
             .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":arn", s(task_arn))
@@ -251,13 +262,13 @@ impl Store {
         next_launch_ms: u64,
     ) -> Result<bool, AwsError> {
         let reason: String = reason.chars().take(super::MAX_REASON_CHARS).collect();
-        let res = self
-            .update_container(id)
+        let (req, allowed) = moving(self.update_container(id), ContainerEvent::Failed, ContainerStatus::Failed, &[]);
+        let res = req
             .update_expression(
                 "SET container_status = :failed, last_reason = :reason, next_launch_ms = :next, updated_ms = :now, \
                  launch_failures = :failures",
             )
-            .condition_expression("launch_token = :token")
+            .condition_expression(format!("launch_token = :token AND {allowed}"))
             .expression_attribute_values(":failed", s(ContainerStatus::Failed.as_str()))
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":next", n(next_launch_ms))
@@ -272,13 +283,13 @@ impl Store {
     /// `stopped → retiring` for `generation`: blocks every launch claim (and every router)
     /// before the queue set is deleted. `Ok(false)` if the container moved on.
     pub async fn begin_retire(&self, id: &ContainerId, generation: u32) -> Result<bool, AwsError> {
-        let res = self
-            .update_container(id)
+        let (req, allowed) =
+            moving(self.update_container(id), ContainerEvent::RetireStarted, ContainerStatus::Retiring, &[]);
+        let res = req
             .update_expression("SET container_status = :retiring, updated_ms = :now")
-            .condition_expression("generation = :g AND container_status = :stopped")
+            .condition_expression(format!("generation = :g AND {allowed}"))
             .expression_attribute_values(":g", n(generation))
             .expression_attribute_values(":retiring", s(ContainerStatus::Retiring.as_str()))
-            .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()))
             .expression_attribute_values(":now", n(crate::now_ms()))
             .send()
             .await;
@@ -288,11 +299,11 @@ impl Store {
     /// `retiring → stopped`: with `deleted`, the queue set is gone and the next launch uses
     /// `generation + 1`; without, retirement was abandoned (work arrived) and the set stays.
     pub async fn end_retire(&self, id: &ContainerId, generation: u32, deleted: bool) -> Result<(), AwsError> {
-        let mut req = self
-            .update_container(id)
-            .condition_expression("generation = :g AND container_status = :retiring")
+        let (req, allowed) =
+            moving(self.update_container(id), ContainerEvent::RetireEnded, ContainerStatus::Stopped, &[]);
+        let mut req = req
+            .condition_expression(format!("generation = :g AND {allowed}"))
             .expression_attribute_values(":g", n(generation))
-            .expression_attribute_values(":retiring", s(ContainerStatus::Retiring.as_str()))
             .expression_attribute_values(":stopped", s(ContainerStatus::Stopped.as_str()));
         req = if deleted {
             req.update_expression("SET container_status = :stopped, generation = :next REMOVE in_url, out_url, dlq_url")

@@ -1,7 +1,11 @@
 //! The item kinds of the table, as `serde` structs read and written with `serde_dynamo`.
 
 use serde::{Deserialize, Serialize};
+use switchyard_core::container::{ContainerStatus, Health};
+use switchyard_core::ids::{CommandId, ContainerId, SessionId, ThreadId};
+use switchyard_core::messages::{ReplyContext, Response, Source, Timings};
 use switchyard_core::project::ProjectConfig;
+use switchyard_core::status::{CommandStatus, ErrorCode, SessionStatus};
 
 /// `PROJECT#{client}#{project}` / `META`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,15 +26,15 @@ pub struct ApiKeyItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Client the key belongs to.
+    /// The tenant the key belongs to: it never sees another client's sessions.
     pub client: String,
-    /// The user the key acts as.
+    /// The user the key acts as (owner of the sessions it creates).
     pub user: String,
-    /// Projects the key may use.
+    /// Projects the key may use (empty: all of the client's).
     pub projects: Vec<String>,
-    /// Scopes (`sessions`, `operator`).
+    /// What the key may do (`sessions`, `operator`).
     pub scopes: Vec<String>,
-    /// Short non-secret prefix, for listing.
+    /// Short non-secret prefix, so an operator can name a key to revoke without its secret.
     pub key_prefix: String,
     /// Creation time (epoch ms).
     pub created_ms: u64,
@@ -41,57 +45,74 @@ pub struct ApiKeyItem {
 }
 
 /// `CONTAINER#{ContainerId}` / `META`. Created by whichever comes first of the queue-set
-/// record and the launch claim, so every field has a default.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+/// record and the launch claim (both write the id), so every other field has a default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerItem {
     /// Partition key.
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// The container id.
-    pub container_id: String,
-    /// Client slug.
+    /// The container, so a query over the status index yields usable ids.
+    pub container_id: ContainerId,
+    /// The container's key (with `project` and `user`): a relaunch by the reaper needs
+    /// them to rebuild the task's environment.
+    #[serde(default)]
     pub client: String,
-    /// Project slug.
+    /// See `client`.
+    #[serde(default)]
     pub project: String,
-    /// Normalised user.
+    /// See `client` (normalised).
+    #[serde(default)]
     pub user: String,
-    /// Lifecycle state (also the `by-status` GSI key).
-    pub container_status: Option<String>,
-    /// Token of the launch that won the claim.
+    /// Lifecycle state (also the `by-status` GSI key); `None` until the first launch claim.
+    #[serde(default)]
+    pub container_status: Option<ContainerStatus>,
+    /// Token of the launch that won the claim: every write of the worker is conditional on
+    /// it, so a superseded worker can change nothing.
+    #[serde(default)]
     pub launch_token: Option<String>,
-    /// ECS task ARN (or local task id).
+    /// ECS task ARN (or local task id): the reaper and task-events match stop events by it.
+    #[serde(default)]
     pub task_arn: Option<String>,
-    /// Queue-set generation.
+    /// Queue-set generation: bumped when the reaper deletes an idle set, so a new set never
+    /// reuses a name SQS still remembers (60 s) and stale URLs are never sent to.
     #[serde(default = "one")]
     pub generation: u32,
-    /// `in` queue URL.
+    /// `in` queue URL of the current generation (work and control to the worker).
+    #[serde(default)]
     pub in_url: Option<String>,
-    /// `out` queue URL.
+    /// `out` queue URL (responses to the responder).
+    #[serde(default)]
     pub out_url: Option<String>,
-    /// DLQ URL.
+    /// DLQ URL (work no worker could process, replies that kept failing).
+    #[serde(default)]
     pub dlq_url: Option<String>,
-    /// Last heartbeat (epoch ms).
+    /// Last heartbeat (epoch ms): its age is the container's health.
+    #[serde(default)]
     pub heartbeat_ms: Option<u64>,
-    /// Jobs running at the last heartbeat.
+    /// Jobs running at the last heartbeat: a container with jobs is never idle-stopped.
     #[serde(default)]
     pub active_jobs: u32,
-    /// Last job activity (epoch ms).
+    /// Last job activity (epoch ms): idle time is measured from it.
+    #[serde(default)]
     pub last_activity_ms: Option<u64>,
-    /// Last launch claim (epoch ms).
+    /// Last launch claim (epoch ms): a launch stuck `starting` is judged from it.
+    #[serde(default)]
     pub launched_ms: Option<u64>,
-    /// Health (`healthy`, `degraded`, `failed`) as last judged by the reaper.
-    pub health: Option<String>,
-    /// Why the last launch or task failed/stopped.
+    /// Health as last judged by the reaper (the worker writes `healthy` with each beat).
+    #[serde(default)]
+    pub health: Option<Health>,
+    /// Why the last launch or task failed or stopped, for an operator.
+    #[serde(default)]
     pub last_reason: Option<String>,
-    /// Number of launches so far.
+    /// Launches so far (a count an operator reads for flapping containers).
     #[serde(default)]
     pub launches: u32,
-    /// Consecutive failed launches (reset when a worker registers).
+    /// Consecutive failed launches (reset when a worker registers): drives the back-off.
     #[serde(default)]
     pub launch_failures: u32,
     /// No launch may be claimed before this time (epoch ms): back-off after failed launches.
+    #[serde(default)]
     pub next_launch_ms: Option<u64>,
 }
 
@@ -106,35 +127,51 @@ pub struct SessionItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Session id.
-    pub session_id: String,
-    /// Client slug.
+    /// The session, so a query over the container index yields usable ids.
+    pub session_id: SessionId,
+    /// The tenant: API keys and Message-ID aliases are scoped by it.
     pub client: String,
-    /// Project slug.
+    /// A thread never crosses projects: a reply on another project's thread is refused.
     pub project: String,
-    /// Owner (normalised).
+    /// The owner (normalised): only they may continue the session through the API, and
+    /// their container serves it.
     pub user: String,
-    /// Container serving the session (also the `by-container` GSI key).
-    pub session_container: String,
-    /// Thread id.
-    pub thread: String,
-    /// Git branch.
+    /// The container serving the session, fixed at creation (also the `by-container` GSI
+    /// key, which the reaper uses to release a dead task's work).
+    pub session_container: ContainerId,
+    /// The conversation: names the branch and the reply address token.
+    pub thread: ThreadId,
+    /// The session's git branch (`thread-{thread}`).
     pub branch: String,
-    /// `open` or `closed`.
-    pub status: String,
-    /// The seq the next command gets.
+    /// Closed sessions refuse instructions.
+    pub status: SessionStatus,
+    /// The seq the next command gets: the append transaction bumps it conditionally, which
+    /// orders concurrent instructions.
     pub next_seq: u64,
-    /// Work with seq below this is dropped as cancelled.
+    /// Work with a seq below this is dropped as cancelled (a cancel's watermark).
     #[serde(default)]
     pub cancel_before_seq: u64,
-    /// Subject of the first message.
+    /// Subject of the first message, shown in listings and quoted in replies.
     pub subject: String,
-    /// Email or API.
-    pub source: String,
+    /// How the session began: email sessions are answered by email.
+    pub source: Source,
     /// Creation time (epoch ms).
     pub created_ms: u64,
-    /// Last command time (epoch ms).
+    /// Last command time (epoch ms), for listings.
     pub last_activity_ms: u64,
+}
+
+impl SessionItem {
+    /// What routing decides on (core's view of the session).
+    pub fn facts(&self) -> switchyard_core::plan::SessionFacts {
+        switchyard_core::plan::SessionFacts {
+            project: self.project.clone(),
+            user: self.user.clone(),
+            status: self.status,
+            container: self.session_container.clone(),
+            next_seq: self.next_seq,
+        }
+    }
 }
 
 /// `SESSION#{SessionId}` / `CMD#{seq:010}`.
@@ -144,41 +181,42 @@ pub struct CommandItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Command id (ULID).
-    pub command_id: String,
-    /// Session id.
-    pub session_id: String,
-    /// Seq within the session.
+    /// Names the command's messages (dedup ids), commits and reply.
+    pub command_id: CommandId,
+    /// The session it belongs to (also in `pk`, kept whole for readers of one item).
+    pub session_id: SessionId,
+    /// Order within the session (also in `sk`).
     pub seq: u64,
-    /// The instruction.
+    /// The instruction as routed: a duplicate delivery or a retry re-sends it from here.
     pub instruction: String,
-    /// `queued`, `running`, or a final outcome.
-    pub status: String,
+    /// Where it is in its life; moves only as `status::command_transition` allows.
+    pub status: CommandStatus,
     /// Email or API.
-    pub source: String,
-    /// Sender.
+    pub source: Source,
+    /// Who asked (normalised).
     pub sender: String,
-    /// Message-ID of the email, if any.
+    /// Message-ID of the email, if any (threading and duplicate detection).
     pub message_id: Option<String>,
     /// Routed at (epoch ms).
     pub created_ms: u64,
-    /// Job start (epoch ms).
+    /// Last job start (epoch ms).
     pub started_ms: Option<u64>,
-    /// Job end (epoch ms).
+    /// Outcome time (epoch ms).
     pub finished_ms: Option<u64>,
-    /// How many times a worker started it.
+    /// Starts by a worker: a command that crashed its worker the worker's `MAX_ATTEMPTS`
+    /// times is failed instead of run again. Graceful stops give the attempt back.
     #[serde(default)]
     pub attempts: u32,
-    /// Commit sha.
+    /// The commit of its work (or partial work), if the job changed anything.
     pub commit: Option<String>,
-    /// Files changed.
+    /// Files the commit changed (bounded).
     #[serde(default)]
     pub files_changed: Vec<String>,
-    /// Summary.
+    /// What the user was told: the tail of the job's output, or why it ended.
     pub summary: Option<String>,
-    /// Error code.
-    pub error_code: Option<String>,
-    /// Error message.
+    /// Why it failed, as a stable code (API clients branch on it).
+    pub error_code: Option<ErrorCode>,
+    /// Why it failed, in words (redacted, bounded).
     pub error_message: Option<String>,
     /// Why the reply could not be delivered (a permanent SES error, a dead-lettered
     /// response): the outcome stands, the user was not told by email.
@@ -193,7 +231,32 @@ pub struct CommandItem {
     /// The reply context of the instruction, so a duplicate delivery or a dead letter is
     /// answered from what was stored, not from a fresh resolution of the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply: Option<switchyard_core::messages::ReplyContext>,
+    pub reply: Option<ReplyContext>,
+}
+
+impl CommandItem {
+    /// The response of its recorded outcome (`None` while it has none): what a retry or a
+    /// late duplicate answers with, so a command is only ever answered with its one outcome.
+    pub fn response(&self, reply: ReplyContext) -> Option<Response> {
+        Some(Response {
+            session: self.session_id.clone(),
+            command_id: self.command_id.clone(),
+            seq: self.seq,
+            outcome: self.status.outcome()?,
+            summary: self.summary.clone().unwrap_or_default(),
+            files_changed: self.files_changed.clone(),
+            commit: self.commit.clone(),
+            error_code: self.error_code.clone(),
+            error_message: self.error_message.clone(),
+            timings: Timings {
+                received_ms: 0,
+                started_ms: self.started_ms.unwrap_or_default(),
+                finished_ms: self.finished_ms.unwrap_or_default(),
+            },
+            reply,
+            superseded_by: None,
+        })
+    }
 }
 
 /// `IDEMP#…` / `META`: the first command of an idempotency key (TTL 7 days).
@@ -203,13 +266,13 @@ pub struct IdempotencyItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Command id.
-    pub command_id: String,
-    /// Session id.
-    pub session_id: String,
-    /// Seq.
+    /// The first command of the key: a duplicate delivery answers with it.
+    pub command_id: CommandId,
+    /// Its session (the duplicate is re-sent to that session's container).
+    pub session_id: SessionId,
+    /// Its seq (to read its item).
     pub seq: u64,
-    /// TTL (epoch seconds).
+    /// TTL (epoch seconds): SES and SQS redeliver within days, not weeks.
     pub expires_at: u64,
 }
 
@@ -220,9 +283,9 @@ pub struct MessageAliasItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Thread id.
-    pub thread: String,
-    /// TTL (epoch seconds).
+    /// The thread a reply quoting this Message-ID continues (thread rule 2).
+    pub thread: ThreadId,
+    /// TTL (epoch seconds): replies to mail older than half a year start a new thread.
     pub expires_at: u64,
 }
 
@@ -233,6 +296,6 @@ pub struct ThreadItem {
     pub pk: String,
     /// Sort key.
     pub sk: String,
-    /// Session id of the thread.
-    pub session_id: String,
+    /// The session of the thread.
+    pub session_id: SessionId,
 }

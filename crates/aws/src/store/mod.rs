@@ -150,6 +150,40 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// `({attr} IN (:{tag}0, …))` over the allowed values (`None`: the attribute is absent),
+/// set on an `UpdateItem` with its values. Conditions are derived from core's transition
+/// tables through this, never restated.
+pub(crate) fn one_of<'a>(
+    req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    attr: &str,
+    tag: &str,
+    allowed: impl IntoIterator<Item = Option<&'a str>>,
+) -> (aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder, String) {
+    let mut req = req;
+    let (mut names, mut absent) = (Vec::new(), false);
+    for (i, v) in allowed.into_iter().enumerate() {
+        match v {
+            Some(v) => {
+                let name = format!(":{tag}{i}");
+                req = req.expression_attribute_values(&name, s(v));
+                names.push(name);
+            }
+            None => absent = true,
+        }
+    }
+    let mut parts = Vec::new();
+    if absent {
+        parts.push(format!("attribute_not_exists({attr})"));
+    }
+    if !names.is_empty() {
+        parts.push(format!("{attr} IN ({})", names.join(", ")));
+    }
+    if parts.is_empty() {
+        parts.push("attribute_exists(never_set_attribute_guard)".into());
+    }
+    (req, format!("({})", parts.join(" OR ")))
+}
+
 /// Whether an SDK error is a lost conditional write.
 pub(crate) fn is_ccf<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
 where

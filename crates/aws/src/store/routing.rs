@@ -106,7 +106,7 @@ impl Store {
         }
         for (pk, _) in &keys {
             if let Some((_, alias)) = found.iter().find(|(p, _)| p == pk) {
-                return Ok(ThreadId::parse(&alias.thread).ok());
+                return Ok(Some(alias.thread.clone()));
             }
         }
         Ok(None)
@@ -117,7 +117,7 @@ impl Store {
         let expires_at = crate::now_ms() / 1000 + ALIAS_TTL_S;
         for m in message_ids {
             let item =
-                MessageAliasItem { pk: msgid_pk(client, m), sk: META.into(), thread: thread.to_string(), expires_at };
+                MessageAliasItem { pk: msgid_pk(client, m), sk: META.into(), thread: thread.clone(), expires_at };
             self.put(&item).await?;
         }
         Ok(())
@@ -165,7 +165,7 @@ impl Store {
             pk: a.idempotency_pk.clone(),
             sk: META.into(),
             command_id: a.command.command_id.clone(),
-            session_id: a.session.to_string(),
+            session_id: a.session.clone(),
             seq: a.seq,
             expires_at: now / 1000 + IDEMPOTENCY_TTL_S,
         };
@@ -178,7 +178,7 @@ impl Store {
                 let thread = ThreadItem {
                     pk: thread_pk(&ns.item.client, &a.thread),
                     sk: META.into(),
-                    session_id: a.session.to_string(),
+                    session_id: a.session.clone(),
                 };
                 items.push(self.put_if_absent(&thread)?);
             }
@@ -200,8 +200,7 @@ impl Store {
         items.push(self.put_if_absent(&a.command)?);
         let expires_at = now / 1000 + ALIAS_TTL_S;
         for alias in &a.aliases {
-            let item =
-                MessageAliasItem { pk: alias.clone(), sk: META.into(), thread: a.thread.to_string(), expires_at };
+            let item = MessageAliasItem { pk: alias.clone(), sk: META.into(), thread: a.thread.clone(), expires_at };
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(serde_dynamo::to_item(&item)?))
@@ -216,7 +215,7 @@ impl Store {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .client_request_token(&a.command.command_id)
+            .client_request_token(a.command.command_id.as_str())
             .send()
             .await;
         match result {
