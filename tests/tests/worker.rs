@@ -240,3 +240,33 @@ async fn sigterm_during_a_job_checkpoints_and_the_instruction_runs_again() -> an
     w.stop_all().await;
     Ok(())
 }
+
+// A command whose outcome was recorded elsewhere while its job ran (a worker that died
+// after recording, a dead letter): when the job ends, the worker must answer with the
+// recorded outcome — not drop the message unanswered (a reply lost under kills, found by
+// the chaos pass of `switchyard load`). The superseded-skip paths end the same way.
+#[tokio::test]
+async fn a_command_whose_outcome_was_recorded_elsewhere_is_answered_with_it() -> anyhow::Result<()> {
+    use switchyard_aws::store::CommandUpdate;
+    use switchyard_core::status::ErrorCode;
+    let job = r#"touch "$MARKS/started"; while [ ! -f "$MARKS/go" ]; do sleep 0.05; done; echo done"#;
+    let mut w = world(job, InterruptScope::Session, 600).await?;
+    let r = w.send(ANN, TO, "rec1@x", "Wait for it.").await?;
+    w.wait_mark("started").await?;
+    // WHEN another outcome is recorded while the job runs, and then the job ends
+    let update = CommandUpdate {
+        summary: "recorded elsewhere".into(),
+        error_code: Some(ErrorCode::Dlq),
+        finished_ms: 1,
+        ..CommandUpdate::default()
+    };
+    assert!(w.env.store().finish_command(&r.session, r.seq, Outcome::Failed, &update).await?.recorded());
+    std::fs::write(w.marks.join("go"), "")?;
+    // THEN the answer is the recorded outcome, once
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!((rs[0].outcome, rs[0].error_code.clone()), (Outcome::Failed, Some(ErrorCode::Dlq)));
+    assert_eq!(rs[0].summary, "recorded elsewhere");
+    assert_eq!(w.command(&r).await?.status, CommandStatus::Final(Outcome::Failed));
+    w.stop_all().await;
+    Ok(())
+}

@@ -5,7 +5,7 @@
 
 use mail_builder::MessageBuilder;
 use switchyard_aws::mailer::{is_permanent_send_error, Mailer};
-use switchyard_aws::store::CommandUpdate;
+use switchyard_aws::store::{CommandUpdate, Finished};
 use switchyard_core::messages::{decode, InMessage, Outcome, Response, Timings};
 use switchyard_core::status::ErrorCode;
 use tracing::{info, instrument, warn};
@@ -131,12 +131,13 @@ impl Orchestrator {
     #[instrument(skip(self, mailer, r), fields(session = %r.session, command = %r.command_id, outcome = r.outcome.as_str()))]
     pub async fn respond(&self, mailer: Option<&Mailer>, r: &Response) -> Result<Responded, RouteError> {
         let session = &r.session;
-        let recorded = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let finished = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let recorded = finished.recorded();
         // Another outcome came first (a dead letter racing a late worker, say): the reply
         // tells that one, never a second, different story.
-        let stored = match recorded {
-            true => None,
-            false => self.store.get_command(session, r.seq).await?.and_then(|c| c.response(r.reply.clone())),
+        let stored = match finished {
+            Finished::Already(c) if c.status.outcome() != Some(r.outcome) => c.response(r.reply.clone()),
+            _ => None,
         };
         let r = stored.as_ref().unwrap_or(r);
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
@@ -240,7 +241,7 @@ impl Orchestrator {
     async fn dead_response(&self, r: &Response) -> Result<Responded, RouteError> {
         let session = &r.session;
         switchyard_aws::metrics::count("RepliesFailed");
-        let recorded = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?;
+        let recorded = self.store.finish_command(session, r.seq, r.outcome, &CommandUpdate::from(r)).await?.recorded();
         let reason = "the reply could not be delivered after repeated attempts".to_string();
         self.store.record_reply_failure(session, r.seq, &reason).await?;
         warn!(session = %r.session, command = %r.command_id, "response dead-lettered; reply recorded as failed");

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_aws::queues::{OutgoingMessage, Queues, Received};
-use switchyard_aws::store::{CommandUpdate, Store};
+use switchyard_aws::store::{CommandUpdate, Finished, Store};
 use switchyard_aws::AwsError;
 use switchyard_core::ids::{CommandId, SessionId};
 use switchyard_core::messages::{bounded_files, bounded_text, encode, Outcome, Response, Timings, Work};
@@ -386,9 +386,9 @@ async fn finish(sh: &Shared, work: &Work, mut response: Response) -> Result<End,
     response.summary = sh.redactor.redact(&response.summary);
     response.error_message = response.error_message.map(|m| sh.redactor.redact(&m));
     let update = CommandUpdate::from(&response);
-    if sh.store.finish_command(&work.session, response.seq, response.outcome, &update).await? {
-        Ok(End::Respond(Box::new(response)))
-    } else {
-        recorded(sh, work).await
-    }
+    Ok(match sh.store.finish_command(&work.session, response.seq, response.outcome, &update).await? {
+        Finished::Recorded => End::Respond(Box::new(response)),
+        Finished::Already(c) => c.response(work.reply.clone()).map_or(End::Drop, |r| End::Respond(Box::new(r))),
+        Finished::Missing => End::Drop,
+    })
 }

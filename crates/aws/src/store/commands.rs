@@ -1,6 +1,7 @@
 //! Session and command items after routing: status updates, reads, cancel watermark.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use switchyard_core::ids::{ContainerId, SessionId};
 use switchyard_core::messages::{Outcome, Response};
 use switchyard_core::status::{command_sources, CommandEvent, CommandStatus, ErrorCode, SessionStatus};
@@ -9,6 +10,25 @@ use super::items::{CommandItem, SessionItem};
 use super::keys::{command_sk, session_pk, META};
 use super::{is_ccf, n, one_of, s, won, Store};
 use crate::error::{classify, AwsError};
+
+/// What recording an outcome found.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// This outcome is the command's one outcome now.
+    Recorded,
+    /// An earlier outcome stands: the command item as it is (read with the refused write,
+    /// no extra call).
+    Already(Box<CommandItem>),
+    /// There is no such command.
+    Missing,
+}
+
+impl Finished {
+    /// Whether this call recorded the outcome.
+    pub fn recorded(&self) -> bool {
+        matches!(self, Self::Recorded)
+    }
+}
 
 /// The final record of a command: what its item keeps of a [`Response`].
 #[derive(Debug, Clone, Default)]
@@ -182,14 +202,14 @@ impl Store {
         }
     }
 
-    /// Records the one final outcome of a command. `Ok(false)` if it already had one.
+    /// Records the one final outcome of a command, unless it already has one.
     pub async fn finish_command(
         &self,
         id: &SessionId,
         seq: u64,
         outcome: Outcome,
         u: &CommandUpdate,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<Finished, AwsError> {
         let (req, condition) = self.move_command(id, seq, CommandEvent::Finish(outcome));
         let mut req = req
             .condition_expression(condition)
@@ -213,7 +233,22 @@ impl Store {
                     .expression_attribute_values(format!(":{name}"), s(v));
             }
         }
-        won(req.update_expression(set).send().await)
+        let res = req
+            .update_expression(set)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Finished::Recorded),
+            Err(e) if is_ccf(&e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(c) => match c.item {
+                    Some(item) => Ok(Finished::Already(Box::new(serde_dynamo::from_item(item)?))),
+                    None => Ok(Finished::Missing),
+                },
+                _ => Ok(Finished::Missing),
+            },
+            Err(e) => Err(classify("dynamodb", e)),
+        }
     }
 
     /// Commands of a container's sessions that are `running` (for releasing the messages of

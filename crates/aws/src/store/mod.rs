@@ -14,8 +14,8 @@ mod keys;
 mod routing;
 mod table;
 
-pub use commands::CommandUpdate;
 pub(crate) use commands::MAX_REASON_CHARS;
+pub use commands::{CommandUpdate, Finished};
 pub use containers::{ClaimOutcome, QueueUrls};
 pub use items::*;
 pub use keys::*;
