@@ -507,3 +507,27 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
     assert!(matches!(env.store().append_command(&append).await?, AppendOutcome::Appended));
     Ok(())
 }
+
+// 15 (again): a claim whose response was lost is retried by the SDK; the retry must find its
+// own claim and win, or the reply is never sent and the launch never made.
+#[tokio::test]
+async fn an_sdk_retry_of_a_won_claim_still_wins() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let o = env.orchestrator();
+    o.put_project(project("acme", "site", &[ANN])).await?;
+    let r = route_email(&o, &format!("{}@x", unique()), TO, "Hello").await?;
+    let store = env.store();
+    // The reply claim: the same claimant again wins, anyone else loses.
+    assert!(store.claim_reply(&r.session, r.seq, "attempt-1").await?);
+    assert!(store.claim_reply(&r.session, r.seq, "attempt-1").await?, "a retry of the won claim");
+    assert!(!store.claim_reply(&r.session, r.seq, "attempt-2").await?, "another responder");
+    // The launch claim: a retry with the same token is still the winner.
+    let id = ContainerId::new("acme", "site", &format!("{}@x", unique()));
+    let won = store.claim_launch(&id, "acme", "site", "u@x", "tok-1").await?;
+    assert!(matches!(won, switchyard_aws::store::ClaimOutcome::Won(_)));
+    let retry = store.claim_launch(&id, "acme", "site", "u@x", "tok-1").await?;
+    assert!(matches!(retry, switchyard_aws::store::ClaimOutcome::Won(_)), "{retry:?}");
+    let other = store.claim_launch(&id, "acme", "site", "u@x", "tok-2").await?;
+    assert!(matches!(other, switchyard_aws::store::ClaimOutcome::Lost(_)), "{other:?}");
+    Ok(())
+}

@@ -80,12 +80,20 @@ pub struct Clients {
 
 impl Clients {
     /// Builds every client from one `SdkConfig`; with a counter, every call is counted.
+    /// With `SWITCHYARD_AWS_FAULTS` set (load testing only), faults are injected.
     pub fn new(sdk: &aws_config::SdkConfig, counter: Option<&CallCounter>) -> Self {
+        let faults = crate::faults::FaultInjector::from_env();
+        if faults.is_some() {
+            tracing::warn!(var = crate::faults::ENV, "AWS fault injection is on: a share of AWS calls will fail");
+        }
         macro_rules! build {
             ($krate:ident) => {{
                 let mut b = $krate::config::Builder::from(sdk);
                 if let Some(c) = counter {
                     b = b.interceptor(c.clone());
+                }
+                if let Some(f) = &faults {
+                    b = b.interceptor(f.clone());
                 }
                 b
             }};

@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod clients;
 pub mod error;
+pub mod faults;
 pub mod launcher;
 pub mod mailer;
 pub mod metrics;

@@ -86,9 +86,10 @@ async fn load(config: &CliConfig) -> anyhow::Result<()> {
         kill_workers: 0,
         stop_workers: 0,
         duplicates: 0.0,
+        aws_faults: 0.0,
         deadline: Duration::from_secs(600),
     };
-    let chaos = LoadOptions { kill_workers: 3, stop_workers: 2, duplicates: 0.2, ..plain.clone() };
+    let chaos = LoadOptions { kill_workers: 3, stop_workers: 2, duplicates: 0.2, aws_faults: 0.02, ..plain.clone() };
     let runs = [
         (Scenario::Seed, &plain, "seed"),
         (Scenario::Burst, &plain, "burst"),

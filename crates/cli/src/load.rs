@@ -57,6 +57,8 @@ pub(crate) struct LoadOptions {
     pub(crate) stop_workers: usize,
     /// Share of emails delivered twice.
     pub(crate) duplicates: f64,
+    /// Share of AWS calls failed by injection (set in the environment by `main`).
+    pub(crate) aws_faults: f64,
     /// Give up waiting for outcomes after this long.
     pub(crate) deadline: Duration,
 }
@@ -105,6 +107,11 @@ pub(crate) struct ScenarioReport {
     pub(crate) sent: usize,
     /// Duplicate deliveries sent on top.
     pub(crate) duplicate_deliveries: usize,
+    /// Share of AWS calls failed by injection (`--aws-faults`).
+    pub(crate) aws_faults: f64,
+    /// Faults injected into this process's own calls (router, responder, reaper, the checks;
+    /// the workers inject theirs unseen): refused before the service, responses lost.
+    pub(crate) aws_faults_injected: (u64, u64),
     /// Commands that reached an expected final outcome, in % of `sent`.
     pub(crate) handled_pct: f64,
     /// Instructions with no command.
@@ -255,6 +262,14 @@ fn job(log: &Path) -> String {
 /// Runs one scenario on a fresh local runtime.
 pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions) -> anyhow::Result<ScenarioReport> {
     let started = Instant::now();
+    // Fault injection is read by every SDK client this process and its workers build: set
+    // (or cleared) before the scenario's runtime exists. The CLI is single-purpose here.
+    if o.aws_faults > 0.0 {
+        std::env::set_var(switchyard_aws::faults::ENV, o.aws_faults.to_string());
+    } else {
+        std::env::remove_var(switchyard_aws::faults::ENV);
+    }
+    let faults_before = switchyard_aws::faults::injected();
     let env = [
         ("SWITCHYARD_POLL_WAIT_SECS", "1".to_string()),
         ("SWITCHYARD_HEARTBEAT_SECS", "2".into()),
@@ -487,6 +502,9 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     r.handled_pct = if r.sent == 0 { 100.0 } else { 100.0 * handled as f64 / r.sent as f64 };
     r.duplicate_deliveries = duplicates.lock().map(|d| *d).unwrap_or(0);
     (r.kills, r.stops) = (faults.kills, faults.stops);
+    r.aws_faults = o.aws_faults;
+    let faults_after = switchyard_aws::faults::injected();
+    r.aws_faults_injected = (faults_after.0 - faults_before.0, faults_after.1 - faults_before.1);
     let mut lat = r.reply_latencies.clone();
     r.email_to_reply_ms = [pct(&mut lat, 0.5), pct(&mut lat, 0.95), pct(&mut lat, 0.99)];
     r.route_ms = [pct(&mut route, 0.5), pct(&mut route, 0.95), pct(&mut route, 0.99)];

@@ -127,6 +127,10 @@ enum Command {
         /// Share of emails delivered twice.
         #[arg(long, default_value_t = 0.0)]
         duplicates: f64,
+        /// Share of AWS calls (of the runtime and its workers) that fail: half refused before
+        /// the service, half executed with the response lost; the SDK retries them.
+        #[arg(long, default_value_t = 0.0)]
+        aws_faults: f64,
         /// Seconds to wait for every outcome of a scenario.
         #[arg(long, default_value_t = 300)]
         deadline_secs: u64,
@@ -253,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
             kill_workers,
             stop_workers,
             duplicates,
+            aws_faults,
             deadline_secs,
             json,
             html,
@@ -263,6 +268,7 @@ async fn main() -> anyhow::Result<()> {
                 kill_workers,
                 stop_workers,
                 duplicates,
+                aws_faults,
                 deadline: std::time::Duration::from_secs(deadline_secs),
             };
             let mut reports = Vec::new();

@@ -143,7 +143,8 @@ impl Orchestrator {
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
             return Ok(Responded::quiet(recorded));
         };
-        if r.reply.to.is_empty() || !self.store.claim_reply(session, r.seq).await? {
+        let claimant = ulid::Ulid::new().to_string();
+        if r.reply.to.is_empty() || !self.store.claim_reply(session, r.seq, &claimant).await? {
             return Ok(Responded::quiet(recorded));
         }
         let thread = session.thread();

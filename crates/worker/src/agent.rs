@@ -350,7 +350,7 @@ impl Agent {
     async fn idle_stop(&mut self) -> Result<Option<Exit>, AwsError> {
         let token = self.sh.cfg.launch_token.clone();
         let (event, to) = (ContainerEvent::TaskStopped, ContainerStatus::Stopped);
-        match self.sh.store.set_status(&self.id, Some(&token), event, to, Some("idle")).await {
+        match self.sh.store.set_status(&self.id, Some(&token), event, to, Some("no work for the idle timeout")).await {
             Ok(()) => {}
             Err(AwsError::Conflict { .. }) => return Ok(Some(Exit::Superseded)),
             Err(e) => return Err(e),

@@ -298,12 +298,15 @@ impl Store {
 }
 
 impl Store {
-    /// Claims the one reply of a command (at most one email per command).
-    pub async fn claim_reply(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
+    /// Claims the one reply of a command (at most one email per command). `claimant` is
+    /// unique per attempt to reply: an SDK retry of a claim that went through (its response
+    /// lost) finds its own claim and still wins; any other claimant loses.
+    pub async fn claim_reply(&self, id: &SessionId, seq: u64, claimant: &str) -> Result<bool, AwsError> {
         let res = self
             .update_command(id, seq)
-            .update_expression("SET replied_ms = :now")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(replied_ms)")
+            .update_expression("SET replied_ms = :now, reply_claim = :me")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(replied_ms) OR reply_claim = :me)")
+            .expression_attribute_values(":me", s(claimant))
             .expression_attribute_values(":now", n(crate::now_ms()))
             .send()
             .await;
@@ -313,7 +316,7 @@ impl Store {
     /// Releases a reply claim after a failed send, so a retry can send.
     pub async fn release_reply(&self, id: &SessionId, seq: u64) -> Result<(), AwsError> {
         self.update_command(id, seq)
-            .update_expression("REMOVE replied_ms")
+            .update_expression("REMOVE replied_ms, reply_claim")
             .send()
             .await
             .map_err(|e| classify("dynamodb", e))?;

@@ -98,13 +98,17 @@ impl Store {
             Ok(out) => Ok(ClaimOutcome::Won(serde_dynamo::from_item(out.attributes.unwrap_or_default())?)),
             Err(e) if is_ccf(&e) => {
                 let old = e.into_service_error();
-                let item = match old {
+                let item: Option<ContainerItem> = match old {
                     aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
                         c.item.map(serde_dynamo::from_item).transpose()?
                     }
                     _ => None,
                 };
-                Ok(ClaimOutcome::Lost(item))
+                match item {
+                    // An SDK retry of our own claim whose response was lost: we won.
+                    Some(i) if i.launch_token.as_deref() == Some(token) => Ok(ClaimOutcome::Won(i)),
+                    other => Ok(ClaimOutcome::Lost(other)),
+                }
             }
             Err(e) => Err(classify("dynamodb", e)),
         }
