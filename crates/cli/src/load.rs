@@ -263,11 +263,14 @@ fn job(log: &Path) -> String {
 pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions) -> anyhow::Result<ScenarioReport> {
     let started = Instant::now();
     // Fault injection is read by every SDK client this process and its workers build: set
-    // (or cleared) before the scenario's runtime exists. The CLI is single-purpose here.
-    if o.aws_faults > 0.0 {
-        std::env::set_var(switchyard_aws::faults::ENV, o.aws_faults.to_string());
-    } else {
-        std::env::remove_var(switchyard_aws::faults::ENV);
+    // (or cleared) before the scenario's runtime exists, and only when it changes (the
+    // environment is process-wide; nothing else of this process writes it).
+    let wanted = (o.aws_faults > 0.0).then(|| o.aws_faults.to_string());
+    if std::env::var(switchyard_aws::faults::ENV).ok() != wanted {
+        match &wanted {
+            Some(rate) => std::env::set_var(switchyard_aws::faults::ENV, rate),
+            None => std::env::remove_var(switchyard_aws::faults::ENV),
+        }
     }
     let faults_before = switchyard_aws::faults::injected();
     let env = [
