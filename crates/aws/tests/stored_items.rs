@@ -21,7 +21,10 @@ fn fixture() -> serde_json::Value {
 /// The item as DynamoDB holds it. `null`s are dropped: the old code wrote `None` as NULL
 /// and today's writes NULL too, so both sides are compared without them.
 fn item(v: &serde_json::Value) -> Item {
-    let item: Item = serde_dynamo::to_item(v).expect("item");
+    without_nulls(serde_dynamo::to_item(v).expect("item"))
+}
+
+fn without_nulls(item: Item) -> Item {
     item.into_iter().filter(|(_, v)| !matches!(v, AttributeValue::Null(_))).collect()
 }
 
@@ -29,8 +32,7 @@ fn item(v: &serde_json::Value) -> Item {
 fn round_trip<T: DeserializeOwned + Serialize>(v: &serde_json::Value) -> T {
     let stored = item(v);
     let typed: T = serde_dynamo::from_item(stored.clone()).expect("reads into today's types");
-    let written: Item = serde_dynamo::to_item(&typed).expect("writes");
-    let written: Item = written.into_iter().filter(|(_, v)| !matches!(v, AttributeValue::Null(_))).collect();
+    let written = without_nulls(serde_dynamo::to_item(&typed).expect("writes"));
     assert_eq!(written, stored, "written back differently");
     typed
 }

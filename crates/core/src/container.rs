@@ -45,12 +45,6 @@ impl ContainerStatus {
         [Self::Starting, Self::Running, Self::Idle, Self::Stopping, Self::Stopped, Self::Failed, Self::Retiring];
 }
 
-impl std::fmt::Display for ContainerStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
 /// Something that happens to a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerEvent {
@@ -176,12 +170,6 @@ impl Health {
             Self::Degraded => "degraded",
             Self::Failed => "failed",
         }
-    }
-}
-
-impl std::fmt::Display for Health {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
     }
 }
 

@@ -107,7 +107,9 @@ pub struct SessionFacts {
 
 /// Everything [`plan_route`] decides for one inbound.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutePlan {
+pub struct RoutePlan<'p> {
+    /// The project the inbound is for (checked to exist).
+    pub project: &'p ProjectConfig,
     /// The session the command joins (or creates).
     pub session: SessionId,
     /// Whether the command creates the session (with seq 1).
@@ -145,14 +147,14 @@ pub fn validate(inbound: &Inbound) -> Result<String, Rejection> {
 /// Decides where an inbound goes, from the project and session read for it. `user` is
 /// [`validate`]'s, `thread` the resolved thread, `command_id` the id the command will get
 /// (the idempotency key of an inbound that brings none).
-pub fn plan_route(
-    project: Option<&ProjectConfig>,
+pub fn plan_route<'p>(
+    project: Option<&'p ProjectConfig>,
     session: Option<&SessionFacts>,
     inbound: &Inbound,
     user: &str,
     thread: &ThreadId,
     command_id: &CommandId,
-) -> Result<RoutePlan, Rejection> {
+) -> Result<RoutePlan<'p>, Rejection> {
     let project = project.ok_or_else(|| Rejection::UnknownProject {
         client: inbound.client.clone(),
         project: inbound.project.clone(),
@@ -181,6 +183,7 @@ pub fn plan_route(
     };
     let key = inbound.idempotency_key.clone().unwrap_or_else(|| command_id.to_string());
     Ok(RoutePlan {
+        project,
         session: SessionId::new(client, thread),
         new_session: session.is_none(),
         container: session.map_or_else(|| ContainerId::new(client, &inbound.project, user), |s| s.container.clone()),

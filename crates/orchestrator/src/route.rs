@@ -98,7 +98,7 @@ impl Orchestrator {
                     "sender accepted by the project's relaxation (unaligned SPF/DKIM pass, no DMARC policy)");
                 switchyard_aws::metrics::count("RelaxedSenderAuth");
             }
-            let project = snap.project.unwrap_or_else(|| unreachable!("plan_route refuses an unknown project"));
+            let project = plan.project;
             let item = match plan.container == own {
                 true => snap.container,
                 false => self.store.get_container(&plan.container).await?,
@@ -106,9 +106,9 @@ impl Orchestrator {
             let append = new_command(inbound, &user, &thread, &plan, command_id);
             match self.store.append_command(&append).await? {
                 AppendOutcome::Raced => race_backoff(attempt).await,
-                AppendOutcome::Duplicate(first) => return self.redeliver(&first, &project, inbound, rule).await,
+                AppendOutcome::Duplicate(first) => return self.redeliver(&first, project, inbound, rule).await,
                 AppendOutcome::Appended => {
-                    let work = work_of(&append.command, &thread, &project, reply_context(inbound, &user, &thread));
+                    let work = work_of(&append.command, &thread, project, reply_context(inbound, &user, &thread));
                     let (client, project) = (inbound.client.as_str(), inbound.project.as_str());
                     let container = plan.container.clone();
                     let d = Dispatch { container, item, owner: plan.owner.clone(), project, client, work };

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_aws::queues::{OutgoingMessage, Queues, Received};
-use switchyard_aws::store::{CommandUpdate, Finished, Store};
+use switchyard_aws::store::{CommandItem, CommandUpdate, Finished, Store};
 use switchyard_aws::AwsError;
 use switchyard_core::ids::{CommandId, SessionId};
 use switchyard_core::messages::{bounded_files, bounded_text, encode, Outcome, Response, Timings, Work};
@@ -372,11 +372,15 @@ async fn checkpoint(sh: &Shared, work: &Work, dir: &Path) -> Result<End, AwsErro
 /// dedup id, so a worker that died between recording and sending still gets it answered
 /// (the responder's reply claim keeps it to one email).
 async fn recorded(sh: &Shared, work: &Work) -> Result<End, AwsError> {
-    let c = sh.store.get_command(&work.session, work.seq).await?;
-    Ok(match c.and_then(|c| c.response(work.reply.clone())) {
+    Ok(answer_with(sh.store.get_command(&work.session, work.seq).await?.as_ref(), work))
+}
+
+/// The stored outcome of a command as the answer to send (nothing if it has none).
+fn answer_with(c: Option<&CommandItem>, work: &Work) -> End {
+    match c.and_then(|c| c.response(work.reply.clone())) {
         Some(response) => End::Respond(Box::new(response)),
         None => End::Drop,
-    })
+    }
 }
 
 /// Records the outcome; if another outcome was recorded first, that one is answered.
@@ -388,7 +392,7 @@ async fn finish(sh: &Shared, work: &Work, mut response: Response) -> Result<End,
     let update = CommandUpdate::from(&response);
     Ok(match sh.store.finish_command(&work.session, response.seq, response.outcome, &update).await? {
         Finished::Recorded => End::Respond(Box::new(response)),
-        Finished::Already(c) => c.response(work.reply.clone()).map_or(End::Drop, |r| End::Respond(Box::new(r))),
+        Finished::Already(c) => answer_with(Some(&c), work),
         Finished::Missing => End::Drop,
     })
 }

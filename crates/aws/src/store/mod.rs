@@ -77,53 +77,37 @@ impl Store {
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<T>, AwsError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let resp = query
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", e))?;
-            for item in resp.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
+        all_pages(|start| {
+            let page = query.clone().set_exclusive_start_key(start);
+            async move {
+                let r = page.send().await.map_err(|e| classify("dynamodb", e))?;
+                Ok((r.items.unwrap_or_default(), r.last_evaluated_key))
             }
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        })
+        .await
     }
 
     /// API keys of `client` whose non-secret prefix is `prefix` (a scan: revocation is a
     /// rare operator action, and keys are keyed by the hash of their secret).
     pub async fn api_keys_by_prefix(&self, client: &str, prefix: &str) -> Result<Vec<ApiKeyItem>, AwsError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let resp = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :k) AND #c = :client AND key_prefix = :p")
-                .expression_attribute_names("#c", "client")
-                .expression_attribute_values(":k", s("APIKEY#"))
-                .expression_attribute_values(":client", s(client))
-                .expression_attribute_values(":p", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb", e))?;
-            for item in resp.items.unwrap_or_default() {
-                out.push(serde_dynamo::from_item(item)?);
+        let scan = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(pk, :k) AND #c = :client AND key_prefix = :p")
+            .expression_attribute_names("#c", "client")
+            .expression_attribute_values(":k", s("APIKEY#"))
+            .expression_attribute_values(":client", s(client))
+            .expression_attribute_values(":p", s(prefix))
+            .consistent_read(true);
+        all_pages(|start| {
+            let page = scan.clone().set_exclusive_start_key(start);
+            async move {
+                let r = page.send().await.map_err(|e| classify("dynamodb", e))?;
+                Ok((r.items.unwrap_or_default(), r.last_evaluated_key))
             }
-            match resp.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        })
+        .await
     }
 
     /// Writes an item unconditionally.
@@ -137,6 +121,28 @@ impl Store {
             .await
             .map_err(|e| classify("dynamodb", e))?;
         Ok(())
+    }
+}
+
+/// Every item of a paginated read: `page(start)` fetches one page (its items and the key
+/// to continue from) until DynamoDB returns no continuation key.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
+where
+    T: serde::de::DeserializeOwned,
+    F: FnMut(Option<Item>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Item>, Option<Item>), AwsError>>,
+{
+    let mut out = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let (items, next) = page(start.take()).await?;
+        for item in items {
+            out.push(serde_dynamo::from_item(item)?);
+        }
+        match next {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(out),
+        }
     }
 }
 
