@@ -7,14 +7,14 @@ use switchyard_core::project::Verdict;
 
 const FIXTURES: &[(&str, &str)] = &[
     ("gmail.eml", "Make the logo bigger, please."),
-    ("outlook.eml", "Please add a contact form to the about page.\n\nThanks,\nAnn"),
+    ("outlook.eml", "Please add a contact form to the about page."),
     ("outlook-original.eml", "Change the price to 20 € on the shop page."),
     ("apple-mail.eml", "Use the darker green from the brand guide."),
     ("thunderbird.eml", "Fix the typo in the footer (\"Copyrigth\")."),
     ("iphone.eml", "Looks good. Now make the menu sticky."),
     ("android.eml", "Remove the carousel from the homepage."),
     ("french.eml", "Mettez le titre en gras, s'il vous plaît."),
-    ("german.eml", "Bitte die Schriftgröße im Footer verkleinern.\n\nMit freundlichen Grüßen\nAnn"),
+    ("german.eml", "Bitte die Schriftgröße im Footer verkleinern."),
     ("spanish.eml", "Cambia el color del botón a rojo."),
     ("html-only.eml", "Add alt text to every image."),
     ("japanese.eml", "ロゴを大きくしてください。"),

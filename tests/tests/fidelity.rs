@@ -392,6 +392,10 @@ async fn the_ses_message_id_of_a_reply_is_a_thread_alias() -> anyhow::Result<()>
     assert!(sent.ses_message_id.ends_with("@us-east-1.amazonses.com"), "{}", sent.ses_message_id);
     let thread = env.store().lookup_alias("acme", std::slice::from_ref(&sent.ses_message_id)).await?;
     assert_eq!(thread, Some(r.thread.clone()));
+    // In us-east-1 SES writes `{id}@email.amazonses.com`: a reply quoting that form threads too.
+    let (id, _) = sent.ses_message_id.split_once('@').expect("an id");
+    let east = format!("{id}@email.amazonses.com");
+    assert_eq!(env.store().lookup_alias("acme", &[east]).await?, Some(r.thread.clone()));
     Ok(())
 }
 

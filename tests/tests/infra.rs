@@ -296,9 +296,22 @@ fn the_worker_can_only_reach_its_own_resources() {
         text(&scoped["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]),
         "!GetAtt WorkerTaskRole.Arn"
     );
-    let table = &scoped["Policies"][0]["PolicyDocument"]["Statement"][1];
+    let statements = &scoped["Policies"][0]["PolicyDocument"]["Statement"];
+    let table = &statements[1];
     let keys = text(&table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
-    assert_eq!(keys, "CONTAINER#*,PROJECT#*,SESSION#*");
+    assert_eq!(keys, "CONTAINER#*,SESSION#*");
+    // …and projects (a tenant's job command) are read-only: a stolen worker credential can
+    // never rewrite what another tenant's container runs.
+    let projects = &statements[2];
+    assert_eq!(text(&projects["Sid"]), "ProjectsReadOnly");
+    assert_eq!(text(&projects["Action"]), "dynamodb:GetItem");
+    assert_eq!(text(&projects["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]), "PROJECT#*");
+    for s in list(statements) {
+        let actions = text(&s["Action"]);
+        if text(&s["Condition"]).contains("PROJECT#") {
+            assert!(!actions.contains("UpdateItem") && !actions.contains("PutItem"), "{actions}");
+        }
+    }
     // …and the worker is told to assume it (it then narrows it to its own queues and client).
     let c = &t["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0];
     let env: Vec<String> = list(&c["Environment"]).iter().map(|e| text(&e["Name"])).collect();

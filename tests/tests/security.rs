@@ -56,7 +56,18 @@ async fn a_repository_url_with_credentials_never_reaches_an_error_or_a_reply() -
     // GIVEN a project whose repository URL carries a token (and cannot be reached)
     let mut p = project("acme", "site", &[ANN]);
     p.repo_url = "https://deploy:ghp_s3cretT0ken@127.0.0.1:9/acme/site.git".into();
-    w.o.put_project(p).await?;
+    // THEN it is refused (the token would sit in the item and in the clone's config, which a
+    // job can read), with an error that does not repeat it
+    let refused = w.o.put_project(p.clone()).await.expect_err("a URL with credentials is refused");
+    assert!(!refused.to_string().contains("ghp_s3cretT0ken"), "{refused}");
+    assert!(refused.to_string().contains("git_token_parameter"), "{refused}");
+    // AND a project item written before that check existed still leaks nothing
+    let item = switchyard_aws::store::ProjectItem {
+        pk: switchyard_aws::store::project_pk("acme", "site"),
+        sk: switchyard_aws::store::META.into(),
+        config: p,
+    };
+    w.env.store().put(&item).await?;
     let r = w.send(ANN, TO, &format!("{}@x", unique()), "Change something.").await?;
     let rs = w.responses(&r, 1).await?;
     // THEN the job fails on git, and neither the response nor the stored command shows it
@@ -86,7 +97,9 @@ async fn a_revoked_api_key_authenticates_nothing() -> anyhow::Result<()> {
 #[tokio::test]
 async fn project_secrets_reach_the_job_and_nothing_else() -> anyhow::Result<()> {
     let canary = format!("sk-ant-canary-{}", unique());
-    let job = r#"[ "$ANTHROPIC_API_KEY" = "$(cat "$SWITCHYARD_INSTRUCTION_FILE")" ] && echo yes > seen.txt; echo "my key is $ANTHROPIC_API_KEY""#;
+    // The job proves it has the key by committing its digest (never the key itself).
+    let job =
+        r#"printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64 > seen.txt; echo "my key is $ANTHROPIC_API_KEY""#;
     let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
     // GIVEN a secret in SSM under the client's path, named by the project
     let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
@@ -102,18 +115,26 @@ async fn project_secrets_reach_the_job_and_nothing_else() -> anyhow::Result<()> 
     p.job_command = job.into();
     p.secrets.insert("ANTHROPIC_API_KEY".into(), parameter);
     w.o.put_project(p).await?;
-    // WHEN a job that prints its key runs (the instruction is the expected value)
-    let r = w.send(ANN, TO, &format!("{}@x", unique()), &canary).await?;
+    // WHEN a job that prints its key runs
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "Use the model.").await?;
     let rs = w.responses(&r, 1).await?;
     assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
     // THEN the job had it…
-    assert_eq!(w.branch_file(&format!("thread-{}", r.thread), "seen.txt").as_deref(), Some("yes\n"));
+    let digest = switchyard_core::ids::sha256_hex(&canary);
+    assert_eq!(w.branch_file(&format!("thread-{}", r.thread), "seen.txt"), Some(format!("{digest}\n")));
     // …and it appears in no response, stored item or worker log line
     assert!(rs[0].summary.contains("my key is [redacted]"), "{}", rs[0].summary);
     let response = serde_json::to_string(&rs[0])?;
     assert!(!response.contains(&canary), "{response}");
     let cmd = w.command(&r).await?;
     assert!(!cmd.summary.clone().unwrap_or_default().contains(&canary), "{cmd:?}");
+    // …no item anywhere in the table…
+    let items = w.env.clients.dynamo.scan().table_name(&w.env.table).send().await?;
+    let table = format!("{:?}", items.items());
+    assert!(!items.items().is_empty() && !table.contains(&canary), "a stored item holds the secret");
+    // …no reply email (text or HTML)…
+    let (text, html) = switchyard_orchestrator::respond::reply_bodies(&rs[0], &format!("thread-{}", r.thread));
+    assert!(text.contains("[redacted]") && !text.contains(&canary) && !html.contains(&canary), "{text}");
     let logs = std::fs::read_dir(w.root.join("containers"))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "log"))

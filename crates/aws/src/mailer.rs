@@ -17,12 +17,26 @@ impl Mailer {
         Self { client }
     }
 
-    /// The `Message-ID` SES gives a message it sent (it replaces ours): `{id}@{region}.amazonses.com`
-    /// (<https://docs.aws.amazon.com/ses/latest/dg/send-email-raw.html>), without angle brackets,
-    /// as every Message-ID is stored.
+    /// The `Message-ID` SES gives a message it sent (it replaces ours, see
+    /// <https://docs.aws.amazon.com/ses/latest/dg/header-fields.html>):
+    /// `{id}@{region}.amazonses.com`, without angle brackets, as every Message-ID is stored.
     pub fn ses_message_id(&self, ses_id: &str) -> String {
-        let region = self.client.config().region().map_or("us-east-1", |r| r.as_ref());
-        format!("{ses_id}@{region}.amazonses.com")
+        format!("{ses_id}@{}.amazonses.com", self.region())
+    }
+
+    /// Every form the `Message-ID` of a sent message may take: in us-east-1 SES writes
+    /// `{id}@email.amazonses.com` (the region form is kept as well, since a client quoting
+    /// either must find the thread, and an alias costs one small item).
+    pub fn ses_message_ids(&self, ses_id: &str) -> Vec<String> {
+        let mut ids = vec![self.ses_message_id(ses_id)];
+        if self.region() == "us-east-1" {
+            ids.push(format!("{ses_id}@email.amazonses.com"));
+        }
+        ids
+    }
+
+    fn region(&self) -> &str {
+        self.client.config().region().map_or("us-east-1", |r| r.as_ref())
     }
 
     /// Sends one raw message; returns the SES message id.

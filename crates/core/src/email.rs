@@ -8,7 +8,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{normalise_user, validate_slug, ThreadId, MAX_SLUG};
-use crate::instruction::extract_instruction;
+use crate::instruction::{extract, Cut};
 
 /// Largest raw message we read (SES itself accepts up to 40 MB through S3).
 pub const MAX_RAW_BYTES: usize = 20 * 1024 * 1024;
@@ -110,6 +110,12 @@ pub struct ParsedEmail {
     pub body: String,
     /// The new text only: quotes and signatures removed.
     pub instruction: String,
+    /// Whether the extraction rules left nothing useful and the whole top part was kept.
+    #[serde(default)]
+    pub instruction_fallback: bool,
+    /// What the extractor cut, and by which rule (for `switchyard email inspect`).
+    #[serde(default)]
+    pub cuts: Vec<Cut>,
     /// Attachments, summarised.
     pub attachments: Vec<AttachmentSummary>,
     /// The `d=` domains of its DKIM signatures (for sender authentication).
@@ -131,24 +137,109 @@ fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Markers that open quoted history in HTML mail (Gmail, Outlook web/desktop, Yahoo,
-/// Thunderbird, Apple Mail), lower-cased.
-const HTML_QUOTE_MARKERS: &[&str] = &[
-    "<div class=\"gmail_quote",
-    "<div id=\"divrplyfwdmsg\"",
-    "<div id=\"appendonsend\"",
-    "<div class=\"yahoo_quoted",
-    "<div class=\"moz-cite-prefix\"",
-    "<blockquote",
-    "<hr",
-];
+/// HTML → text for the extractor, with [`html2text`] (html5ever's parser, maintained, and
+/// a renderer that keeps block structure: a line per `<br>`, `<div>` and list item, a blank
+/// line between paragraphs, blockquotes as `> ` lines). Quoted history in HTML mail (Gmail's
+/// `gmail_quote`, Apple's `<blockquote type="cite">`, Thunderbird's `moz-cite-prefix`,
+/// Yahoo's `yahoo_quoted`, Outlook's header block) then reads exactly like quoted history
+/// in plain text, and the same rules cut it, forwards kept. An `<hr>` (Outlook on the web
+/// draws one above its header block) becomes the underscore rule Outlook writes in text.
+pub fn html_to_text(html: &str) -> String {
+    let html = hr_as_rule(html);
+    html2text::config::with_decorator(MailText)
+        .raw_mode(true)
+        .string_from_read(html.as_bytes(), 100_000)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
-/// The HTML before the first quote marker.
-fn cut_html_quote(html: &str) -> &str {
+/// Every `<hr …>` as a paragraph holding an underscore rule.
+fn hr_as_rule(html: &str) -> std::borrow::Cow<'_, str> {
     let lower = html.to_ascii_lowercase();
-    let cut = HTML_QUOTE_MARKERS.iter().filter_map(|m| lower.find(m)).min().unwrap_or(html.len());
-    // `to_ascii_lowercase` keeps byte offsets, so `cut` is a char boundary of `html` too.
-    &html[..cut]
+    if !lower.contains("<hr") {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("<hr").map(|i| i + from) {
+        let after = lower.as_bytes().get(i + 3).copied();
+        let end = lower[i..].find('>').map(|e| i + e + 1);
+        match (after, end) {
+            (Some(b' ' | b'/' | b'>' | b'\t' | b'\n' | b'\r'), Some(end)) => {
+                // `to_ascii_lowercase` keeps byte offsets: `i` and `end` are boundaries of `html`.
+                out.push_str(&html[rest..i]);
+                out.push_str("<p>________________________________</p>");
+                rest = end;
+                from = end;
+            }
+            _ => from = i + 3,
+        }
+    }
+    out.push_str(&html[rest..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Plain text with quote marks: link and image text without URLs or brackets, no
+/// emphasis marks, `> ` for blockquotes, `- ` for list items.
+#[derive(Debug, Clone, Copy)]
+struct MailText;
+
+impl html2text::render::TextDecorator for MailText {
+    type Annotation = ();
+    fn decorate_link_start(&mut self, _url: &str) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_link_end(&mut self) -> String {
+        String::new()
+    }
+    fn decorate_em_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_em_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strong_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_strong_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_strikeout_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_strikeout_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_code_start(&self) -> (String, ()) {
+        (String::new(), ())
+    }
+    fn decorate_code_end(&self) -> String {
+        String::new()
+    }
+    fn decorate_preformat_first(&self) {}
+    fn decorate_preformat_cont(&self) {}
+    fn decorate_image(&mut self, _src: &str, title: &str) -> (String, ()) {
+        (title.to_string(), ())
+    }
+    fn header_prefix(&self, _level: usize) -> String {
+        String::new()
+    }
+    fn quote_prefix(&self) -> String {
+        "> ".into()
+    }
+    fn unordered_item_prefix(&self) -> String {
+        "- ".into()
+    }
+    fn ordered_item_prefix(&self, i: i64) -> String {
+        format!("{i}. ")
+    }
+    fn make_subblock_decorator(&self) -> Self {
+        *self
+    }
 }
 
 /// Whether the only text body is HTML (mail-parser then reports the HTML part as text too).
@@ -179,14 +270,18 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         .flat_map(|a| a.iter())
         .filter_map(|a| a.address().map(str::to_string))
         .collect();
-    let body = if msg.text_body_count() > 0 && !is_html_only(&msg) {
-        msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
-    } else {
-        msg.body_html(0).map(|h| mail_parser::decoders::html::html_to_text(cut_html_quote(&h))).unwrap_or_default()
+    let text = (msg.text_body_count() > 0 && !is_html_only(&msg))
+        .then(|| msg.body_text(0).map(|t| t.into_owned()))
+        .flatten()
+        .filter(|t| !t.trim().is_empty());
+    let body = match text {
+        Some(t) => t,
+        None => msg.body_html(0).map(|h| html_to_text(&h)).unwrap_or_default(),
     };
     if body.len() > MAX_BODY_BYTES {
         return Err(EmailError::BodyTooLarge { size: body.len(), limit: MAX_BODY_BYTES });
     }
+    let extraction = extract(&body);
     let message_id = msg
         .message_id()
         .map(str::to_string)
@@ -209,7 +304,9 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         message_id,
         in_reply_to: ids(msg.in_reply_to()),
         references: ids(msg.references()),
-        instruction: extract_instruction(&body),
+        instruction: extraction.text,
+        instruction_fallback: extraction.fallback,
+        cuts: extraction.cuts,
         body,
         attachments,
         dkim_domains: crate::sender::dkim_domains(

@@ -67,6 +67,9 @@ pub fn sha256_hex(value: &str) -> String {
     data_encoding::HEXLOWER.encode(&digest)
 }
 
+/// Length of a [`ThreadId`] (IAM patterns match it exactly, see `policy::session_keys`).
+pub const THREAD_ID_LEN: usize = 8;
+
 fn base32_8(digest: &[u8; 32]) -> String {
     // 5 bytes = 40 bits = exactly 8 base32 characters.
     data_encoding::BASE32_NOPAD.encode(&digest[..5]).to_ascii_lowercase()
@@ -155,7 +158,7 @@ impl ThreadId {
     /// Parses a thread id found in an address token, a subject tag or a path.
     pub fn parse(value: &str) -> Result<Self, CoreError> {
         let v = value.to_ascii_lowercase();
-        let ok = v.len() == 8 && v.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
+        let ok = v.len() == THREAD_ID_LEN && v.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
         if ok {
             Ok(Self(v))
         } else {

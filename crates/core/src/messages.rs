@@ -50,6 +50,9 @@ pub mod limits {
     pub const MAX_MESSAGE_ID_CHARS: usize = 250;
     /// Files listed in a response (a count of the rest follows).
     pub const MAX_FILES_REPORTED: usize = 200;
+    /// Characters kept of one listed path (its end: the file name); a path may be 4,096
+    /// bytes on Linux, and 200 of those would not fit an item or a message.
+    pub const MAX_PATH_CHARS: usize = 256;
     /// Characters kept of a summary or an error message.
     pub const MAX_TEXT_CHARS: usize = 4000;
 }
@@ -76,7 +79,18 @@ impl ReplyContext {
 }
 
 /// A file list cut to [`limits::MAX_FILES_REPORTED`], the rest counted in a last entry.
-pub fn bounded_files(mut files: Vec<String>) -> Vec<String> {
+pub fn bounded_files(files: Vec<String>) -> Vec<String> {
+    let mut files: Vec<String> = files
+        .into_iter()
+        .map(|f| {
+            let n = f.chars().count();
+            if n <= limits::MAX_PATH_CHARS {
+                return f;
+            }
+            let tail: String = f.chars().skip(n - (limits::MAX_PATH_CHARS - 1)).collect();
+            format!("…{tail}")
+        })
+        .collect();
     if files.len() > limits::MAX_FILES_REPORTED {
         let rest = files.len() - limits::MAX_FILES_REPORTED;
         files.truncate(limits::MAX_FILES_REPORTED);
@@ -311,6 +325,12 @@ mod tests {
         let b = bounded_files(files);
         assert_eq!(b.len(), limits::MAX_FILES_REPORTED + 1);
         assert_eq!(b.last().map(String::as_str), Some("… and 300 more files"));
+        // 200 paths of Linux's longest: each keeps its end, and the list fits an item easily.
+        let long: Vec<String> = (0..500).map(|i| format!("{}/f{i}.html", "d".repeat(4090))).collect();
+        let b = bounded_files(long);
+        assert!(b.iter().all(|f| f.chars().count() <= limits::MAX_PATH_CHARS));
+        assert!(b[7].ends_with("/f7.html") && b[7].starts_with('…'), "{}", b[7]);
+        assert!(serde_json::to_string(&b).unwrap().len() < 100 * 1024);
         let t = bounded_text(&format!("{}END", "x".repeat(10_000)));
         assert!(t.ends_with("END") && t.chars().count() == limits::MAX_TEXT_CHARS);
     }

@@ -39,9 +39,17 @@ pub struct WorkerScope<'a> {
     pub ssm_prefix: &'a str,
 }
 
+/// The partition keys of a client's sessions: `SESSION#{client}-` and exactly the eight
+/// characters of a thread id (`?` matches one), so client `acme` never matches the sessions
+/// of client `acme-corp` (`SESSION#acme-corp-abcdefgh` has ten characters after `acme-`).
+pub fn session_keys(client: &str) -> String {
+    format!("SESSION#{client}-{}", "?".repeat(crate::ids::THREAD_ID_LEN))
+}
+
 /// The session policy (packed JSON): SQS on its three queues; DynamoDB `GetItem` and
-/// `UpdateItem` only on its container item, its project item and its client's sessions
-/// and commands (`dynamodb:LeadingKeys`); `ssm:GetParameter` only under its client's path.
+/// `UpdateItem` only on its container item and its client's sessions and commands, `GetItem`
+/// only on its project item (`dynamodb:LeadingKeys`); `ssm:GetParameter` only under its
+/// client's path.
 pub fn worker_session_policy(s: &WorkerScope<'_>) -> String {
     json!({
         "Version": "2012-10-17",
@@ -57,11 +65,18 @@ pub fn worker_session_policy(s: &WorkerScope<'_>) -> String {
                 "Resource": s.table_arn,
                 "Condition": {
                     "ForAllValues:StringLike": {
-                        "dynamodb:LeadingKeys": [
-                            format!("CONTAINER#{}", s.container),
-                            format!("PROJECT#{}#{}", s.client, s.project),
-                            format!("SESSION#{}-*", s.client),
-                        ]
+                        "dynamodb:LeadingKeys": [format!("CONTAINER#{}", s.container), session_keys(s.client)]
+                    }
+                }
+            },
+            {
+                // The project (its job command, its secrets' names) is read, never written.
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": s.table_arn,
+                "Condition": {
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:LeadingKeys": [format!("PROJECT#{}#{}", s.client, s.project)]
                     }
                 }
             },
@@ -115,6 +130,44 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&policy).unwrap();
         let keys = &v["Statement"][1]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
         assert_eq!(keys[0].as_str(), Some(format!("CONTAINER#{c}").as_str()));
-        assert_eq!(keys[2].as_str(), Some(format!("SESSION#{}-*", "c".repeat(32)).as_str()));
+        assert_eq!(keys[1].as_str(), Some(format!("SESSION#{}-????????", "c".repeat(32)).as_str()));
+        assert_eq!(v["Statement"][0]["Resource"], serde_json::json!([q, q, q]));
+        let project = &v["Statement"][2];
+        assert_eq!(project["Action"], "dynamodb:GetItem", "the project item is read-only");
+        assert_eq!(
+            project["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"][0],
+            format!("PROJECT#{}#{}", "c".repeat(32), "p".repeat(32))
+        );
+        assert!(v["Statement"][3]["Resource"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/switchyard/{}/*", "c".repeat(32))));
+    }
+
+    /// IAM's `StringLike`: `*` any run, `?` one character.
+    fn like(pattern: &str, value: &str) -> bool {
+        match (pattern.chars().next(), value.chars().next()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                like(&pattern[1..], value)
+                    || (!value.is_empty() && like(pattern, &value[value.chars().next().unwrap().len_utf8()..]))
+            }
+            (Some('?'), Some(v)) => like(&pattern[1..], &value[v.len_utf8()..]),
+            (Some(p), Some(v)) if p == v => like(&pattern[p.len_utf8()..], &value[v.len_utf8()..]),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_client_never_matches_another_clients_sessions() {
+        let acme = session_keys("acme");
+        let t = crate::ids::ThreadId::from_seed("x");
+        assert!(like(&acme, &format!("SESSION#{}", crate::ids::SessionId::new("acme", &t))));
+        for other in ["acme-corp", "acme-c", "acm", "acmex", "a"] {
+            let key = format!("SESSION#{}", crate::ids::SessionId::new(other, &t));
+            assert!(!like(&acme, &key), "{acme} matched {key}");
+        }
+        // The old pattern did match a neighbour: the reason for the exact length.
+        assert!(like("SESSION#acme-*", &format!("SESSION#{}", crate::ids::SessionId::new("acme-corp", &t))));
     }
 }

@@ -68,6 +68,11 @@ pub enum SecretsError {
     /// The parameter is outside the client's own path.
     #[error("secret parameter {0:?} must be under /switchyard/{1}/")]
     OutsideClientPath(String, String),
+    /// The repository URL carries credentials (`https://user:token@host/…`): they would be
+    /// stored in the project item and in the clone's config, where a job can read them.
+    /// The URL in the error is redacted.
+    #[error("repository URL {0} carries credentials; set git_token_parameter instead")]
+    CredentialsInRepoUrl(String),
 }
 
 fn default_branch() -> String {
@@ -118,6 +123,10 @@ impl ProjectConfig {
     /// Checks secret names: variables a job may receive, parameters under the client's path
     /// (the worker's credentials can read nothing else).
     pub fn validate_secrets(&self) -> Result<(), SecretsError> {
+        let redacted = crate::redact::redact_url_userinfo(&self.repo_url);
+        if redacted != self.repo_url {
+            return Err(SecretsError::CredentialsInRepoUrl(redacted));
+        }
         let path = format!("/switchyard/{}/", self.client);
         for (name, parameter) in &self.secrets {
             let well_formed = name.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
@@ -220,6 +229,18 @@ mod tests {
             let mut q = project();
             q.secrets.insert("KEY".into(), bad.into());
             assert!(matches!(q.validate_secrets(), Err(SecretsError::OutsideClientPath(..))), "{bad}");
+        }
+        for bad in ["https://user:s3cret-token@git.example/acme/site.git", "https://s3cret-token@git.example/x.git"] {
+            let mut q = project();
+            q.repo_url = bad.into();
+            let e = q.validate_secrets().unwrap_err();
+            assert!(matches!(e, SecretsError::CredentialsInRepoUrl(_)), "{bad}");
+            assert!(!e.to_string().contains("s3cret-token"), "{e}");
+        }
+        for good in ["https://git.example/acme/site.git", "/srv/git/site.git", "git@github.com:acme/site.git"] {
+            let mut q = project();
+            q.repo_url = good.into();
+            assert_eq!(q.validate_secrets(), Ok(()), "{good}");
         }
     }
 

@@ -193,7 +193,8 @@ impl Orchestrator {
         // Replies to our reply thread by In-Reply-To even if the client drops the token.
         // SES replaces our Message-ID with its own, so that one is what clients quote.
         let ses_message_id = mailer.ses_message_id(&ses_id);
-        let aliases = [message_id.clone(), ses_message_id.clone()];
+        let mut aliases = vec![message_id.clone()];
+        aliases.extend(mailer.ses_message_ids(&ses_id));
         self.store.put_aliases(session.client(), &thread, &aliases).await?;
         info!(to = %r.reply.to, ses_message_id = %ses_id, "reply sent");
         Ok(Responded {

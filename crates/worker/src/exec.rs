@@ -360,7 +360,9 @@ async fn checkpoint(sh: &Shared, work: &Work, dir: &Path) -> Result<End, AwsErro
         }
     };
     if commit.is_some() && !work.repo_url.is_empty() {
-        if let Err(e) = sh.workspace.push(dir, &work.branch).await {
+        // Bounded well inside the task's StopTimeout (120 s): a slow push must not cost the
+        // release of the message (a SIGKILL would leave it to its visibility timeout).
+        if let Err(e) = sh.workspace.push_within(dir, &work.branch, crate::git::CHECKPOINT_PUSH_TIMEOUT).await {
             warn!(session = %work.session, command = %work.command_id, error = %e, "checkpoint push failed");
         }
     }

@@ -18,6 +18,9 @@ use tokio::sync::Mutex;
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Time limit of a network git operation (clone, fetch, push).
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(600);
+/// Time limit of the push of a checkpoint while the worker stops (the task's StopTimeout
+/// is 120 s, and every running job checkpoints at once).
+pub const CHECKPOINT_PUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A git command failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,32 +80,49 @@ fn tail(s: &str, n: usize) -> String {
     chars[chars.len().saturating_sub(n)..].iter().collect()
 }
 
-/// Runs git with our fixed settings in `dir` (or without `-C` when `dir` is `None`).
-async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<String, GitError> {
-    run_git_as(dir, args, limit, None).await
+/// Where a git command runs.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    /// Nowhere in particular (clone).
+    Nowhere,
+    /// The shared clone (owned by the worker).
+    Repo(&'a Path),
+    /// A session worktree, by its administrative git directory (inside the worker-owned
+    /// clone) and its work tree (owned by the job user). The worktree's own `.git` file is
+    /// never read: a job could point it at a git directory of its own whose config runs
+    /// hooks or an fsmonitor as the worker, or sends the token to another remote.
+    Worktree { git_dir: &'a Path, work_tree: &'a Path },
 }
 
-async fn run_git_as(
-    dir: Option<&Path>,
-    args: &[&str],
-    limit: Duration,
-    token: Option<&str>,
-) -> Result<String, GitError> {
+/// Runs git with our fixed settings in `dir` (or without `-C` when `dir` is `None`).
+async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<String, GitError> {
+    run_git_at(dir.map_or(At::Nowhere, At::Repo), args, limit, None).await
+}
+
+async fn run_git_at(at: At<'_>, args: &[&str], limit: Duration, token: Option<&str>) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
     if let Some(t) = token {
         // An empty helper first clears any configured one; then ours.
         cmd.args(["-c", "credential.helper=", "-c", &format!("credential.helper={CREDENTIAL_HELPER}")])
             .env("SWITCHYARD_GIT_TOKEN", t);
     }
-    if let Some(d) = dir {
-        cmd.arg("-C").arg(d);
+    match at {
+        At::Nowhere => {}
+        At::Repo(d) => {
+            cmd.arg("-C").arg(d);
+        }
+        At::Worktree { git_dir, work_tree } => {
+            cmd.arg("--git-dir").arg(git_dir).arg("--work-tree").arg(work_tree).current_dir(work_tree);
+        }
     }
     cmd.args(["-c", "user.name=Switchyard", "-c", "user.email=switchyard@localhost", "-c", "commit.gpgsign=false"])
         .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
-        // Worktrees belong to the job user while the worker (another user) commits in them.
-        .args(["-c", "safe.directory=*"])
+        // Nothing configured by anyone else runs as the worker.
+        .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.ext.allow=never"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
         .kill_on_drop(true);
     let shown = args.join(" ");
     let out = match tokio::time::timeout(limit, cmd.output()).await {
@@ -156,6 +176,38 @@ impl Workspace {
         self.root.join("repo")
     }
 
+    /// The administrative git directory of the worktree at `dir`: the entry under the
+    /// clone's `.git/worktrees/` whose `gitdir` names `dir/.git`. Read from the worker-owned
+    /// clone only, never from the job-owned worktree.
+    async fn admin_dir(&self, dir: &Path) -> Result<PathBuf, GitError> {
+        let want = dir.join(".git");
+        let root = self.clone_dir().join(".git").join("worktrees");
+        let mut entries = tokio::fs::read_dir(&root).await?;
+        while let Some(e) = entries.next_entry().await? {
+            if let Ok(named) = tokio::fs::read_to_string(e.path().join("gitdir")).await {
+                if Path::new(named.trim()) == want {
+                    return Ok(e.path());
+                }
+            }
+        }
+        Err(GitError::Spawn(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no worktree is registered for {}", dir.display()),
+        )))
+    }
+
+    /// git in the worktree at `dir`, through its administrative directory.
+    async fn in_worktree(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        limit: Duration,
+        token: Option<&str>,
+    ) -> Result<String, GitError> {
+        let git_dir = self.admin_dir(dir).await?;
+        run_git_at(At::Worktree { git_dir: &git_dir, work_tree: dir }, args, limit, token).await
+    }
+
     /// The worktree directory of a session (session ids are `[a-z0-9-]`, safe as names).
     pub fn worktree_dir(&self, session: &str) -> PathBuf {
         self.root.join("sessions").join(session)
@@ -183,8 +235,8 @@ impl Workspace {
             } else {
                 tokio::fs::create_dir_all(&self.root).await?;
                 let target = repo.to_string_lossy().into_owned();
-                run_git_as(
-                    None,
+                run_git_at(
+                    At::Nowhere,
                     &["clone", "--quiet", "--no-checkout", &self.repo_url, &target],
                     NETWORK_TIMEOUT,
                     self.token.as_deref(),
@@ -198,18 +250,23 @@ impl Workspace {
                     GitError::TimedOut { limit, .. } => GitError::TimedOut { args: "clone".into(), limit },
                     other => other,
                 })?;
+                // Jobs run git in their worktrees too (it reads this config): no automatic gc
+                // racing our commits, no hooks.
+                for (k, v) in [("gc.auto", "0"), ("maintenance.auto", "false"), ("core.hooksPath", "/dev/null")] {
+                    git(&repo, &["config", k, v]).await?;
+                }
             }
             *ready = true;
         }
         let dir = self.worktree_dir(session);
         if dir.join(".git").exists() {
             // Only this session's job uses its worktree, and none runs now.
-            if let Ok(git_dir) = git(&dir, &["rev-parse", "--absolute-git-dir"]).await {
-                clear_stale_locks(Path::new(git_dir.trim())).await;
+            if let Ok(git_dir) = self.admin_dir(&dir).await {
+                clear_stale_locks(&git_dir).await;
             }
             return Ok(dir);
         }
-        run_git_as(Some(&repo), &["fetch", "--quiet", "origin"], NETWORK_TIMEOUT, self.token.as_deref()).await?;
+        run_git_at(At::Repo(&repo), &["fetch", "--quiet", "origin"], NETWORK_TIMEOUT, self.token.as_deref()).await?;
         let remote_branch = format!("origin/{branch}");
         let has_remote = git(&repo, &["rev-parse", "--verify", "--quiet", &remote_branch]).await.is_ok();
         let has_local =
@@ -220,7 +277,9 @@ impl Workspace {
             git(&repo, &["worktree", "add", "--quiet", &dir_s, branch]).await?;
             if has_remote {
                 // A checkpoint pushed by another container may be ahead of our branch.
-                let _ = git(&dir, &["merge", "--ff-only", "--quiet", &remote_branch]).await;
+                let _ = self
+                    .in_worktree(&dir, &["merge", "--ff-only", "--quiet", &remote_branch], LOCAL_TIMEOUT, None)
+                    .await;
             }
         } else {
             let base = if has_remote { remote_branch } else { format!("origin/{}", self.default_branch) };
@@ -239,25 +298,36 @@ impl Workspace {
         command: &str,
     ) -> Result<Option<Commit>, GitError> {
         let _guard = self.repo_lock.lock().await;
-        git(dir, &["add", "--all"]).await?;
-        let staged = git(dir, &["diff", "--cached", "--name-only"]).await?;
+        let git = |args: &'static [&'static str]| self.in_worktree(dir, args, LOCAL_TIMEOUT, None);
+        git(&["add", "--all"]).await?;
+        let staged = git(&["diff", "--cached", "--name-only"]).await?;
         let files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
         if files.is_empty() {
             return Ok(None);
         }
         let subject: String = subject.lines().next().unwrap_or("").chars().take(72).collect();
         let message = format!("{subject}\n\nSession-Id: {session}\nCommand-Id: {command}\n");
-        git(dir, &["commit", "--quiet", "--no-verify", "-m", &message]).await?;
-        let sha = git(dir, &["rev-parse", "HEAD"]).await?.trim().to_string();
+        self.in_worktree(dir, &["commit", "--quiet", "--no-verify", "-m", &message], LOCAL_TIMEOUT, None).await?;
+        let sha = git(&["rev-parse", "HEAD"]).await?.trim().to_string();
         Ok(Some(Commit { sha, files }))
     }
 
     /// Pushes the session branch to the project remote.
     pub async fn push(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
-        let _guard = self.repo_lock.lock().await;
+        self.push_within(dir, branch, NETWORK_TIMEOUT).await
+    }
+
+    /// Pushes the session branch, giving up after `limit` (waiting for the lock included).
+    pub async fn push_within(&self, dir: &Path, branch: &str, limit: Duration) -> Result<(), GitError> {
         let refspec = format!("{branch}:refs/heads/{branch}");
-        run_git_as(Some(dir), &["push", "--quiet", "origin", &refspec], NETWORK_TIMEOUT, self.token.as_deref()).await?;
-        Ok(())
+        let push = async {
+            let _guard = self.repo_lock.lock().await;
+            self.in_worktree(dir, &["push", "--quiet", "origin", &refspec], limit, self.token.as_deref()).await
+        };
+        match tokio::time::timeout(limit, push).await {
+            Ok(r) => r.map(drop),
+            Err(_) => Err(GitError::TimedOut { args: "push".into(), limit }),
+        }
     }
 
     /// Removes a session's worktree (its branch is kept).
@@ -300,8 +370,8 @@ mod tests {
         let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
         let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
         // GIVEN a worker killed mid-commit: its index.lock is left behind
-        let git_dir = git(&dir, &["rev-parse", "--absolute-git-dir"]).await.unwrap();
-        std::fs::write(Path::new(git_dir.trim()).join("index.lock"), "").unwrap();
+        let git_dir = ws.admin_dir(&dir).await.unwrap();
+        std::fs::write(git_dir.join("index.lock"), "").unwrap();
         // WHEN a new worker (a new Workspace on the same disk) reuses the worktree
         let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
         let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
@@ -328,7 +398,55 @@ mod tests {
         let bare = remote(&root);
         let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
         let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
-        assert_eq!(git(&dir, &["config", "--get", "gc.auto"]).await.unwrap().trim(), "0");
+        // Persisted in the clone's config (what a job's own git reads), not only on our command lines.
+        let config = std::fs::read_to_string(root.join("ws/repo/.git/config")).unwrap();
+        assert!(config.contains("auto = 0") && config.contains("hooksPath = /dev/null"), "{config}");
+        let plain = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["config", "--get", "gc.auto"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&plain.stdout).trim(), "0");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_repoints_its_worktree_runs_nothing_as_the_worker() {
+        let root = std::env::temp_dir().join(format!("sy-git-{}", ulid::Ulid::new()));
+        let bare = remote(&root);
+        let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
+        let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
+        // GIVEN a job that builds a git directory of its own, whose config runs a program as
+        // whoever runs git there (an fsmonitor, hooks) and sends pushes elsewhere, and points
+        // its worktree's `.git` file at it
+        let evil = root.join("evil");
+        let marker = root.join("pwned");
+        let payload = root.join("payload.sh");
+        std::fs::write(&payload, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::process::Command::new("chmod").arg("+x").arg(&payload).status().unwrap();
+        sh(&root, &["init", "--quiet", &evil.to_string_lossy()]);
+        let hooks = evil.join(".git/hooks");
+        for hook in ["pre-commit", "post-commit", "pre-push", "post-index-change"] {
+            std::fs::copy(&payload, hooks.join(hook)).unwrap();
+        }
+        sh(&evil, &["config", "core.fsmonitor", &payload.to_string_lossy()]);
+        sh(&evil, &["remote", "add", "origin", &root.join("elsewhere.git").to_string_lossy()]);
+        std::fs::write(dir.join(".git"), format!("gitdir: {}\n", evil.join(".git").display())).unwrap();
+        std::fs::write(dir.join("page.html"), "<h1>hi</h1>\n").unwrap();
+        // WHEN the worker commits and pushes the session's work
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().expect("a commit");
+        ws.push(&dir, "thread-s1").await.unwrap();
+        // THEN nothing of the job's ran, and the commit is on the session branch of the real remote
+        assert!(!marker.exists(), "the job's program ran as the worker");
+        let pushed = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&bare)
+            .args(["rev-parse", "refs/heads/thread-s1"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&pushed.stdout).trim(), c.sha);
+        assert!(!root.join("elsewhere.git").exists());
         let _ = std::fs::remove_dir_all(&root);
     }
 }
