@@ -101,6 +101,10 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "rakstīja",          // lv
     "написав",           // uk
     "kirjoitti viestin", // fi (Outlook mobile)
+    "geschreven",        // nl (Apple Mail: "heeft … het volgende geschreven:")
+    "írta",              // hu
+    "napisala",          // sl, hr
+    "написа",            // bg
 ];
 
 /// Words that start the first line of a wrapped attribution (lower-cased).
@@ -270,6 +274,13 @@ const FOOTERS: &[&str] = &[
     "sent from zoho mail",
     "sent from gmail mobile",
     "get outlook for ",
+    "download outlook for ",
+    "télécharger outlook pour ",
+    "obtenir outlook pour ",
+    "outlook für ios herunterladen",
+    "outlook für android herunterladen",
+    "descargar outlook para ",
+    "sent with sparrow",
     "envoyé de mon ",
     "envoyé depuis mon ",
     "envoyé à partir de outlook",
@@ -402,6 +413,8 @@ const VALEDICTIONS: &[&str] = &[
     "cảm ơn",
     "よろしくお願いします",
     "よろしくお願いいたします",
+    "以上、よろしくお願いします",
+    "以上、よろしくお願いいたします",
     "以上",
     "谢谢",
     "此致敬礼",
@@ -485,10 +498,12 @@ fn header_block(lines: &[&str], i: usize) -> Option<bool> {
     if !is_any_header(lines[i]) {
         return None;
     }
+    // Values may wrap (`From: Human Resources` / `<hr@…>`): headers need not be adjacent.
     let window: Vec<&str> = lines[i..].iter().copied().filter(|l| !l.trim().is_empty()).take(6).collect();
-    let headers: Vec<&str> = window.iter().copied().take_while(|l| is_any_header(l)).collect();
+    let headers: Vec<&str> = window.iter().copied().filter(|l| is_any_header(l)).collect();
     let has_from = headers.iter().any(|l| is_from_header(l));
-    let enough = headers.len() >= 3 || (headers.len() >= 2 && is_from_header(headers[0]));
+    let adjacent = window.get(1).is_some_and(|l| is_any_header(l));
+    let enough = headers.len() >= 3 || (headers.len() >= 2 && is_from_header(headers[0]) && adjacent);
     if !(has_from && enough) {
         return None;
     }
@@ -526,8 +541,21 @@ fn marker(line: &str) -> Option<Marker> {
     None
 }
 
+/// Ends like a sentence (`…page.`), not like an abbreviated date (`So., 23.`).
 fn looks_like_sentence_end(l: &str) -> bool {
-    l.ends_with(['.', '!', '?', '。', '！', '？'])
+    let mut rev = l.trim_end().chars().rev();
+    match (rev.next(), rev.next()) {
+        (Some('.'), Some(c)) => !c.is_ascii_digit(),
+        (Some(c), _) => matches!(c, '!' | '?' | '。' | '！' | '？'),
+        _ => false,
+    }
+}
+
+/// Whether a line starts the way a quote header does: a known opening word or a digit, or
+/// it carries a date (`pe 20. lokakuuta 2017 klo 17.50 John Coe`).
+fn starts_like_attribution(l: &str) -> bool {
+    let l = l.trim().to_lowercase();
+    ATTRIBUTION_STARTS.iter().any(|s| l.starts_with(s)) || l.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Whether `text` (one line, or up to three joined) reads as a quote header.
@@ -535,13 +563,17 @@ fn attribution_text(text: &str, next_is_quote: bool) -> bool {
     let l = text.trim().to_lowercase();
     // Zoho and some web clients: `---- On … wrote ----`.
     let l = l.trim_matches(|c: char| c == '-' || c.is_whitespace());
-    let ends = l.ends_with(':') || l.ends_with('：') || text.trim().ends_with("----");
+    let dated = l.chars().any(|c| c.is_ascii_digit());
+    let addressed = l.contains('@');
+    // Old Gmail: `2013/7/20 sam <sam@example.com>` right above the quote, no colon.
+    if dated && addressed && l.ends_with('>') && next_is_quote && l.chars().count() <= 200 {
+        return true;
+    }
+    let ends = l.ends_with(':') || l.ends_with('：') || text.trim().ends_with("---");
     if !ends || l.chars().count() > 300 {
         return false;
     }
     let verb = ATTRIBUTION_VERBS.iter().any(|v| l.contains(v));
-    let dated = l.chars().any(|c| c.is_ascii_digit());
-    let addressed = l.contains('@');
     // Gmail in any language: `date name <address>:`.
     let gmail = dated && addressed && (l.ends_with(">:") || l.ends_with(">：") || l.ends_with("> :"));
     (verb && (dated || addressed || next_is_quote)) || gmail
@@ -561,9 +593,7 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
     }
     // Wrapped over two or three lines: only when the first line starts like one and is not
     // itself the end of a sentence, and the next line is not a quote header by itself.
-    let l = first.to_lowercase();
-    let starts = ATTRIBUTION_STARTS.iter().any(|s| l.starts_with(s)) || l.starts_with(|c: char| c.is_ascii_digit());
-    if !starts || looks_like_sentence_end(&l) {
+    if !starts_like_attribution(first) || looks_like_sentence_end(first) {
         return None;
     }
     for span in 2..=3 {
@@ -571,8 +601,9 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
         if parts[1..].iter().any(|p| p.trim().is_empty() || class(p) == Class::Quoted) {
             break;
         }
-        if attribution_text(parts[span - 1], false) {
-            return None; // the later line is a header on its own (dated or addressed)
+        let later = parts[span - 1];
+        if attribution_text(later, false) && starts_like_attribution(later) && !later.trim().starts_with('<') {
+            return None; // the later line is a header on its own
         }
         let joined = parts.iter().map(|p| p.trim()).collect::<Vec<_>>().join(" ");
         if attribution_text(&joined, next_quote(i + span)) {
@@ -670,7 +701,12 @@ fn strip_punct(s: &str) -> &str {
 /// `Thanks,` / `Best regards` / `Thanks, Ann` / `Cheers - Bob`.
 fn is_valediction(line: &str) -> bool {
     let t = line.trim();
-    if VALEDICTIONS.contains(&strip_punct(&t.to_lowercase())) {
+    let lower = t.to_lowercase();
+    if VALEDICTIONS.contains(&strip_punct(&lower)) {
+        return true;
+    }
+    // Bilingual: `Med venlig hilsen / Kind regards`.
+    if lower.contains('/') && lower.split('/').all(|p| VALEDICTIONS.contains(&strip_punct(p))) {
         return true;
     }
     // A valediction and a short name on one line.
@@ -690,10 +726,17 @@ fn is_name(s: &str) -> bool {
         && words.iter().all(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || !c.is_alphabetic()))
 }
 
-/// A line of a name block under a valediction: name, title, company, phone, address.
+/// A line of a name block under a valediction: name, title, company, phone, address —
+/// short, capitalised or not a word at all (`+1 555…`, `ann@…`, `www.…`), not a sentence
+/// (`Thanks,` / `please move the photo.` is an instruction, not a signature).
 fn is_name_block_line(line: &str) -> bool {
     let t = line.trim();
-    t.chars().count() <= 60 && !t.ends_with('?') && t.split_whitespace().count() <= 8
+    let words = t.split_whitespace().count();
+    let shaped = t.chars().next().is_some_and(|c| c.is_uppercase() || !c.is_alphabetic())
+        || t.contains('@')
+        || t.starts_with("www.")
+        || t.contains("://");
+    t.chars().count() <= 60 && words <= 8 && shaped && !t.ends_with(['?', '!']) && !(t.ends_with('.') && words > 4)
 }
 
 /// A signature at the end of `own` (trailing blanks already gone): its rule and first line.
@@ -756,16 +799,39 @@ fn is_greeting_only(text: &str) -> bool {
     l.split_whitespace().count() <= 4 && GREETINGS.iter().any(|g| l == *g || l.starts_with(&format!("{g} ")))
 }
 
+/// How many leading lines of `own` remain once signatures are cut from its end, with the
+/// cuts (rule, index into `own`, lines removed), last first.
+fn strip_signatures(own: &[&str]) -> (usize, Vec<(Rule, usize, usize)>) {
+    let mut len = own.len();
+    let mut cuts = Vec::new();
+    loop {
+        while len > 0 && own[len - 1].trim().is_empty() {
+            len -= 1;
+        }
+        let Some((rule, at)) = signature(&own[..len]) else { break };
+        cuts.push((rule, at, len - at));
+        len = at;
+    }
+    (len, cuts)
+}
+
+/// Whether lines hold the sender's words: some text that is not all signature.
+fn substantive(lines: &[&str]) -> bool {
+    has_text(lines) && has_text(&lines[..strip_signatures(lines).0])
+}
+
 /// Extracts the new text of a message body and says how. Pure and total.
 pub fn extract(body: &str) -> Extraction {
     let normalised = body.replace("\r\n", "\n").replace('\r', "\n");
     let lines: Vec<&str> = normalised.split('\n').map(str::trim_end).collect();
     let (pieces, end) = split(&lines);
     let mut cuts = Vec::new();
+    // A quote is leading or trailing relative to the sender's words; a signature after
+    // the last quote (`> …` then `-- \nAnn`) does not make that quote interior.
     let own_pieces: Vec<usize> = pieces
         .iter()
         .enumerate()
-        .filter(|(_, p)| matches!(p, Piece::Own(a, b) if has_text(&lines[*a..*b])))
+        .filter(|(_, p)| matches!(p, Piece::Own(a, b) if substantive(&lines[*a..*b])))
         .map(|(i, _)| i)
         .collect();
     let (first_own, last_own) = (own_pieces.first().copied(), own_pieces.last().copied());
@@ -787,14 +853,9 @@ pub fn extract(body: &str) -> Extraction {
         }
     }
     // The sender's own text ends here; a signature can only be at its end.
-    let mut own_len = kept.len();
-    loop {
-        while own_len > 0 && kept[own_len - 1].trim().is_empty() {
-            own_len -= 1;
-        }
-        let Some((rule, at)) = signature(&kept[..own_len]) else { break };
-        cuts.push(Cut { rule, line: line_of(&lines, kept[at]) + 1, lines: own_len - at, text: short(kept[at]) });
-        own_len = at;
+    let (own_len, sig_cuts) = strip_signatures(&kept);
+    for (rule, at, n) in sig_cuts {
+        cuts.push(Cut { rule, line: line_of(&lines, kept[at]) + 1, lines: n, text: short(kept[at]) });
     }
     let mut out: Vec<&str> = kept[..own_len].to_vec();
     let history = match end {
@@ -812,30 +873,49 @@ pub fn extract(body: &str) -> Extraction {
     let text = tidy(out);
     cuts.sort_by_key(|c| c.line);
     if text.is_empty() || is_greeting_only(&text) {
-        // The top part: the text above the first quote or the history; else every line of
-        // the sender's own; else the whole body.
-        let first_quote = pieces.iter().find_map(|p| match p {
-            Piece::Quote(a, _) => Some(*a),
-            Piece::Own(..) => None,
-        });
-        let top = first_quote.unwrap_or(history).min(history);
-        let mut whole = tidy(lines[..top].iter().copied());
-        if whole.is_empty() {
-            let own = pieces.iter().flat_map(|p| match *p {
-                Piece::Own(a, b) => &lines[a..b],
-                Piece::Quote(..) => &lines[0..0],
-            });
-            whole = tidy(own.copied());
-        }
-        if whole.is_empty() {
-            whole = tidy(lines.iter().copied());
-        }
-        if !whole.is_empty() && whole != text {
+        if let Some(whole) = fallback(&lines, &pieces, history, &text) {
             cuts.push(Cut { rule: Rule::Fallback, line: 1, lines: 0, text: short(&whole) });
             return Extraction { text: whole, fallback: true, cuts };
         }
     }
     Extraction { text, fallback: false, cuts }
+}
+
+/// The whole top part when the rules left nothing or only a greeting: the text above the
+/// first quote or the history, else every line of the sender's own (quotes and history
+/// left out); only when nothing at all was left, the whole body. Signatures are left out
+/// unless that would leave nothing. `None` when no candidate says more than `text` (a
+/// reply that is only "Hello" and a footer stays "Hello").
+fn fallback(lines: &[&str], pieces: &[Piece], history: usize, text: &str) -> Option<String> {
+    let first_quote = pieces.iter().find_map(|p| match p {
+        Piece::Quote(a, _) => Some(*a),
+        Piece::Own(..) => None,
+    });
+    let top = first_quote.unwrap_or(history).min(history);
+    let own: Vec<&str> = pieces
+        .iter()
+        .flat_map(|p| match *p {
+            Piece::Own(a, b) => &lines[a..b],
+            Piece::Quote(..) => &lines[0..0],
+        })
+        .copied()
+        .collect();
+    let render = |part: &[&str]| {
+        let unsigned = tidy(part[..strip_signatures(part).0].iter().copied());
+        if unsigned.is_empty() {
+            tidy(part.iter().copied())
+        } else {
+            unsigned
+        }
+    };
+    let mut candidates = vec![render(&lines[..top]), render(&own)];
+    if text.is_empty() {
+        candidates.push(render(lines));
+    }
+    let useful = |c: &String| !c.is_empty() && !is_greeting_only(c) && c != text;
+    let chosen =
+        candidates.iter().find(|c| useful(c)).or_else(|| candidates.iter().find(|c| !c.is_empty() && *c != text));
+    chosen.cloned()
 }
 
 /// 0-based index of the line `needle` points into (by address), for reporting.
@@ -877,6 +957,7 @@ mod tests {
             ("Do it.\n\nSent from my iPhone", "Do it."),
             ("Do it.\n\nRegards,\nJohn Doe\nCEO, Acme Inc.\n+1 555 0100", "Do it."),
             ("Do it.\n\nThanks, Ann", "Do it."),
+            ("Do it.\n\nThanks,\nplease also move the photo", "Do it.\n\nThanks,\nplease also move the photo"),
             ("Do it.\n\n-Ann", "Do it."),
             ("Sent from my desk, I can see the header is wrong.\nFix it.", "Sent from my desk, I can see the header is wrong.\nFix it."),
             ("Thanks, please also fix the footer.", "Thanks, please also fix the footer."),
@@ -905,8 +986,15 @@ mod tests {
         assert_eq!(e.text, "Thanks!");
         assert!(e.fallback);
         assert!(e.cuts.iter().any(|c| c.rule == Rule::Fallback));
+        // A greeting with only a signature under it says no more than the greeting.
         let e = extract("Hi Bob,\n\n-- \nAnn");
-        assert_eq!((e.text.as_str(), e.fallback), ("Hi Bob,\n\n--\nAnn", true));
+        assert_eq!((e.text.as_str(), e.fallback), ("Hi Bob,", false));
+        // A greeting above a bottom-posted quote is not all there is: the words under it are kept.
+        let e = extract("Hi Bob,\nOn Mon, 1 Jan 2026 at 10:00, Ann <a@b.c> wrote:\n> old\nPlease fix it.");
+        assert_eq!(
+            (e.text.as_str(), e.fallback),
+            ("Hi Bob,\nOn Mon, 1 Jan 2026 at 10:00, Ann <a@b.c> wrote:\n> old\nPlease fix it.", false)
+        );
         let quoted_only = extract("> quoted only");
         assert_eq!((quoted_only.text.as_str(), quoted_only.fallback), ("> quoted only", true));
         assert_eq!(extract("").text, "");
