@@ -149,6 +149,7 @@ pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
         relax_sender_auth_without_dmarc: false,
         secrets: Default::default(),
         git_token_parameter: None,
+        attachments: Default::default(),
     }
 }
 

@@ -150,7 +150,13 @@ pub(crate) async fn send(
         .context("inbound queue (is `switchyard dev` running?)")?
         .queue_url
         .unwrap_or_default();
-    crate::inbound::send_email(&clients.sqs, &url, &raw).await?;
+    let inbox = crate::inbound::Inbox {
+        sqs: clients.sqs.clone(),
+        s3: clients.s3.clone(),
+        url: url.clone(),
+        bucket: crate::inbound::mail_bucket(&config.prefix),
+    };
+    inbox.send(&raw).await?;
     println!("queued on {url}");
     Ok(())
 }

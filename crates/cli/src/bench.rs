@@ -153,6 +153,7 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
         relax_sender_auth_without_dmarc: false,
         secrets: Default::default(),
         git_token_parameter: None,
+        attachments: Default::default(),
     })
     .await?;
 

@@ -117,6 +117,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
         relax_sender_auth_without_dmarc: false,
         secrets: Default::default(),
         git_token_parameter: None,
+        attachments: Default::default(),
     })
     .await?;
     let b = Bench { o, queues, marks: marks.clone() };

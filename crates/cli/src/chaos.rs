@@ -139,7 +139,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
         ("SWITCHYARD_GRACE_SECS", "1".into()),
         ("SWITCHYARD_VISIBILITY_SECS", plan.visibility_secs.to_string()),
     ];
-    let Scratch { rt, data, remote, id, clients } =
+    let Scratch { rt, data, remote, id } =
         Scratch::start(config, "chaos", DOMAIN, &env, Duration::from_secs(2)).await?;
     rt.orchestrator
         .put_project(ProjectConfig {
@@ -155,12 +155,12 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             relax_sender_auth_without_dmarc: false,
             secrets: Default::default(),
             git_token_parameter: None,
+            attachments: Default::default(),
         })
         .await?;
     let mut rng = Rng::seeded();
     let mut report = ChaosReport::default();
-    let sqs = clients.sqs.clone();
-    let inbound = rt.inbound_url.clone();
+    let inbox = rt.inbox.clone();
 
     // The burst: every thread's emails in order, threads interleaved, duplicates re-sent
     // later; kills and stops at random moments inside the burst.
@@ -209,7 +209,7 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             fault(&rt, kill, &mut rng, &mut report, &mut recoveries).await?;
         }
         tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + at)).await;
-        crate::inbound::send_email(&sqs, &inbound, &raw).await?;
+        inbox.send(&raw).await?;
     }
     for (fat, kill) in pending_faults {
         tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + fat)).await;

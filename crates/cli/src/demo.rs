@@ -37,7 +37,6 @@ fn examples_dir() -> PathBuf {
 
 struct Demo {
     rt: Runtime,
-    sqs: aws_sdk_sqs::Client,
     bar: ProgressBar,
 }
 
@@ -54,7 +53,7 @@ impl Demo {
             text = text.replace(&format!("{{{{{k}}}}}"), v);
         }
         let raw = text.replace("\r\n", "\n").replace('\n', "\r\n");
-        crate::inbound::send_email(&self.sqs, &self.rt.inbound_url, raw.as_bytes()).await
+        self.rt.inbox.send(raw.as_bytes()).await
     }
 
     /// Waits until the command `seq` of the session found by `find` has status in `want`.
@@ -141,7 +140,7 @@ pub(crate) async fn http(
 pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     println!("Switchyard demo — emulator at {}", std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "(AWS)".into()));
     let env = [("SWITCHYARD_POLL_WAIT_SECS", "5".to_string()), ("SWITCHYARD_GRACE_SECS", "3".into())];
-    let Scratch { rt, data, remote, clients, .. } =
+    let Scratch { rt, data, remote, .. } =
         Scratch::start(config, "demo", DOMAIN, &env, Duration::from_secs(10)).await?;
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -149,7 +148,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let d = Demo { rt, sqs: clients.sqs.clone(), bar };
+    let d = Demo { rt, bar };
     let agent = examples_dir().join("jobs/fake-agent.sh").canonicalize().context("examples/jobs/fake-agent.sh")?;
     d.rt.orchestrator
         .put_project(ProjectConfig {
@@ -165,6 +164,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
             relax_sender_auth_without_dmarc: false,
             secrets: Default::default(),
             git_token_parameter: None,
+            attachments: Default::default(),
         })
         .await?;
     d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));

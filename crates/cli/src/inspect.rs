@@ -1,4 +1,5 @@
-//! `switchyard email inspect FILE.eml`: why an email goes where it goes.
+//! `switchyard email inspect FILE.eml`: why an email goes where it goes, and why each part
+//! of its text was kept or cut.
 
 use anyhow::Context;
 use serde_json::json;
@@ -32,6 +33,11 @@ pub(crate) fn run(file: &std::path::Path) -> anyhow::Result<()> {
             "reference_candidates": candidates,
         },
         "instruction": e.instruction,
+        // Which quote/signature rule cut where (1-based lines of the body below), and
+        // whether the rules left nothing so the whole top part was kept.
+        "instruction_fallback": e.instruction_fallback,
+        "cuts": e.cuts,
+        "body": e.body,
         "attachments": e.attachments,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

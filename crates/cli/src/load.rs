@@ -279,7 +279,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         ("SWITCHYARD_GRACE_SECS", "1".into()),
         ("SWITCHYARD_VISIBILITY_SECS", "30".into()),
     ];
-    let Scratch { rt, data, remote, id, clients } =
+    let Scratch { rt, data, remote, id } =
         Scratch::start(config, "load", DOMAIN, &env, Duration::from_secs(10)).await?;
     let log = data.join("ran.log");
     std::fs::write(&log, "")?;
@@ -302,6 +302,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
                 relax_sender_auth_without_dmarc: false,
                 secrets: Default::default(),
                 git_token_parameter: None,
+                attachments: Default::default(),
             })
             .await?;
     }
@@ -354,7 +355,6 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     for (t, script) in scripts.into_iter().enumerate() {
         let (rt, key, bar, dup, run) =
             (rt.clone(), keys[&script.user].clone(), bar.clone(), duplicates.clone(), id.clone());
-        let sqs = clients.sqs.clone();
         let dup_rate = o.duplicates;
         tasks.spawn(async move {
             let mut sent = Sent { email: !script.api, ..Sent::default() };
@@ -363,7 +363,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
             let mut previous: Option<String> = None;
             for (k, (delay, step)) in script.steps.iter().enumerate() {
                 tokio::time::sleep(*delay).await;
-                let ctx = Ctx { rt: &rt, sqs: &sqs, script: &script, key: &key, run: &run, dup_rate, dups: &dup };
+                let ctx = Ctx { rt: &rt, script: &script, key: &key, run: &run, dup_rate, dups: &dup };
                 let res = perform(&ctx, t, k, *step, &mut sent, &mut previous, &mut rng).await;
                 if let Err(e) = res {
                     sent.errors.push(format!("step {k}: {e:#}"));
@@ -539,7 +539,6 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
 /// What every step of a thread works with.
 struct Ctx<'a> {
     rt: &'a Runtime,
-    sqs: &'a aws_sdk_sqs::Client,
     script: &'a Script,
     key: &'a str,
     run: &'a str,
@@ -588,9 +587,9 @@ async fn perform(
                     format!("acme.{}+t.{thread}@{DOMAIN}", script.project)
                 };
                 let raw = crate::chaos::raw_email(&script.user, &to, &message_id, previous.as_deref(), &text);
-                crate::inbound::send_email(c.sqs, &rt.inbound_url, &raw).await?;
+                rt.inbox.send(&raw).await?;
                 if rng.chance(c.dup_rate) {
-                    crate::inbound::send_email(c.sqs, &rt.inbound_url, &raw).await?;
+                    rt.inbox.send(&raw).await?;
                     if let Ok(mut d) = c.dups.lock() {
                         *d += 1;
                     }

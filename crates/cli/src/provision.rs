@@ -29,3 +29,12 @@ pub(crate) async fn ecs(
     )
     .await?)
 }
+
+/// Creates a bucket unless this account already has it.
+pub(crate) async fn bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
+    match clients.s3.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("creating bucket {bucket}"))),
+    }
+}

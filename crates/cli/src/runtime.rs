@@ -55,8 +55,6 @@ pub(crate) struct Scratch {
     pub(crate) remote: PathBuf,
     /// The run's unique id (lower-case ULID).
     pub(crate) id: String,
-    /// The SDK clients it runs on.
-    pub(crate) clients: switchyard_aws::Clients,
 }
 
 impl Scratch {
@@ -86,7 +84,7 @@ impl Scratch {
             reap_every,
         };
         let rt = Runtime::start(&clients, settings).await?;
-        Ok(Self { rt, data, remote, id, clients })
+        Ok(Self { rt, data, remote, id })
     }
 }
 
@@ -98,6 +96,8 @@ pub(crate) struct Runtime {
     pub(crate) launcher: Arc<LocalLauncher>,
     /// Inbound queue URL (where `switchyard send` puts SES notifications).
     pub(crate) inbound_url: String,
+    /// Where local mail arrives (the inbound queue, and the bucket for large messages).
+    pub(crate) inbox: crate::inbound::Inbox,
     /// The API's bound address.
     pub(crate) api_addr: SocketAddr,
     /// Copies of every reply email sent.
@@ -176,6 +176,14 @@ impl Runtime {
             .context("inbound queue url")?;
         let mailer = Mailer::new(clients.ses.clone());
         mailer.ensure_identity(&s.domain).await.context("verify SES identity")?;
+        let bucket = crate::inbound::mail_bucket(&s.prefix);
+        crate::provision::bucket(clients, &bucket).await?;
+        let inbox = crate::inbound::Inbox {
+            sqs: clients.sqs.clone(),
+            s3: clients.s3.clone(),
+            url: inbound_url.clone(),
+            bucket: bucket.clone(),
+        };
         std::fs::create_dir_all(&s.data_dir)?;
         let outbox = s.data_dir.join("outbox");
         std::fs::create_dir_all(&outbox)?;
@@ -198,6 +206,7 @@ impl Runtime {
             s3: clients.s3.clone(),
             mailer: mailer.clone(),
             inbound_domain: s.domain.clone(),
+            attachments_bucket: Some(bucket.clone()),
         });
         // Several pollers, as Lambda runs several intake instances on a busy queue.
         for _ in 0..INTAKE_POLLERS {
@@ -275,7 +284,7 @@ impl Runtime {
                 }
             }
         });
-        Ok(Self { orchestrator, launcher, inbound_url, api_addr, outbox, tasks })
+        Ok(Self { orchestrator, launcher, inbound_url, inbox, api_addr, outbox, tasks })
     }
 
     /// Stops every worker (SIGTERM) and waits briefly for them to exit.

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{normalise_user, validate_slug, ThreadId, MAX_SLUG};
 use crate::instruction::{extract, Cut};
 
-/// Largest raw message we read (SES itself accepts up to 40 MB through S3).
-pub const MAX_RAW_BYTES: usize = 20 * 1024 * 1024;
+/// Largest raw message we read. SES refuses messages over 40 MB at SMTP, so in AWS its
+/// limit is the one that applies; ours is above it (a 30 MB attachment, base64-encoded, is
+/// refused by the project's attachment limit with a reply, not dropped with its message).
+pub const MAX_RAW_BYTES: usize = 48 * 1024 * 1024;
 /// Largest text body we accept: instructions are prose, not payloads.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
@@ -89,6 +91,44 @@ pub struct AttachmentSummary {
     pub content_type: String,
     /// Decoded size in bytes.
     pub size: usize,
+}
+
+/// An attachment with its bytes, for the intake to judge and store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentPart {
+    /// File name, if the part names one.
+    pub name: Option<String>,
+    /// MIME type (lower case).
+    pub content_type: String,
+    /// Decoded contents.
+    pub bytes: Vec<u8>,
+    /// Shown inline in the HTML (an image pasted into the message), not listed as a file.
+    pub inline: bool,
+}
+
+fn content_type_of(p: &mail_parser::MessagePart<'_>) -> String {
+    p.content_type()
+        .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+        .unwrap_or_else(|| "application/octet-stream".into())
+        .to_ascii_lowercase()
+}
+
+/// The attachments of a raw message with their contents, inline images included. Empty
+/// for anything that does not parse (the message itself is refused elsewhere).
+pub fn attachment_parts(raw: &[u8]) -> Vec<AttachmentPart> {
+    if raw.len() > MAX_RAW_BYTES {
+        return Vec::new();
+    }
+    let Some(msg) = MessageParser::default().parse(raw) else { return Vec::new() };
+    msg.attachments()
+        .map(|p| AttachmentPart {
+            name: p.attachment_name().map(str::to_string),
+            content_type: content_type_of(p),
+            bytes: p.contents().to_vec(),
+            inline: p.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"))
+                || p.content_id().is_some(),
+        })
+        .collect()
 }
 
 /// A parsed inbound email: everything routing needs, nothing it does not.
@@ -290,10 +330,7 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
         .attachments()
         .map(|p| AttachmentSummary {
             name: p.attachment_name().map(str::to_string),
-            content_type: p
-                .content_type()
-                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
-                .unwrap_or_else(|| "application/octet-stream".into()),
+            content_type: content_type_of(p),
             size: p.len(),
         })
         .collect();

@@ -51,6 +51,12 @@ pub struct Inbound {
     pub evidence: SenderEvidence,
     /// The project address the email was sent to (its domain is reused for Reply-To).
     pub address: Option<ProjectAddress>,
+    /// Whether the instruction is the whole top part (the extractor's rules left nothing).
+    pub instruction_fallback: bool,
+    /// Attachments stored for the job (set by the intake before routing).
+    pub attachments: Vec<crate::attachments::AttachmentRef>,
+    /// What the reply says of every attachment of the email.
+    pub attachment_notes: Vec<crate::attachments::AttachmentNote>,
 }
 
 /// A parsed email and its normalised inbound.
@@ -144,6 +150,9 @@ fn build(parsed: ParsedEmail, address: ProjectAddress, evidence: SenderEvidence)
         idempotency_key: Some(parsed.message_id.clone()),
         evidence,
         address: Some(address),
+        instruction_fallback: parsed.instruction_fallback,
+        attachments: Vec::new(),
+        attachment_notes: Vec::new(),
     };
     EmailInbound { parsed, inbound }
 }

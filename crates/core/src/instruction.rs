@@ -883,7 +883,7 @@ pub fn extract(body: &str) -> Extraction {
 
 /// The whole top part when the rules left nothing or only a greeting: the text above the
 /// first quote or the history, else every line of the sender's own (quotes and history
-/// left out); only when nothing at all was left, the whole body. Signatures are left out
+/// left out). Signatures are left out
 /// unless that would leave nothing. `None` when no candidate says more than `text` (a
 /// reply that is only "Hello" and a footer stays "Hello").
 fn fallback(lines: &[&str], pieces: &[Piece], history: usize, text: &str) -> Option<String> {
@@ -908,10 +908,9 @@ fn fallback(lines: &[&str], pieces: &[Piece], history: usize, text: &str) -> Opt
             unsigned
         }
     };
-    let mut candidates = vec![render(&lines[..top]), render(&own)];
-    if text.is_empty() {
-        candidates.push(render(lines));
-    }
+    // Never the quoted history: a reply with no words of its own must not run the old
+    // instruction (or our own reply) it quotes.
+    let candidates = [render(&lines[..top]), render(&own)];
     let useful = |c: &String| !c.is_empty() && !is_greeting_only(c) && c != text;
     let chosen =
         candidates.iter().find(|c| useful(c)).or_else(|| candidates.iter().find(|c| !c.is_empty() && *c != text));
@@ -995,8 +994,9 @@ mod tests {
             (e.text.as_str(), e.fallback),
             ("Hi Bob,\nOn Mon, 1 Jan 2026 at 10:00, Ann <a@b.c> wrote:\n> old\nPlease fix it.", false)
         );
-        let quoted_only = extract("> quoted only");
-        assert_eq!((quoted_only.text.as_str(), quoted_only.fallback), ("> quoted only", true));
+        // Only quotes: nothing of the sender's, and the quoted history is never the instruction.
+        let quoted_only = extract("On Mon, 1 Jan 2026 at 10:00, Ann <a@b.c> wrote:\n> do the old thing");
+        assert_eq!((quoted_only.text.as_str(), quoted_only.fallback), ("", false));
         assert_eq!(extract("").text, "");
     }
 
@@ -1024,9 +1024,9 @@ mod tests {
         }
 
         #[test]
-        fn non_blank_input_never_gives_nothing(s in "\\PC{0,300}") {
+        fn text_without_quotes_never_gives_nothing(s in "[^>:_-]{0,300}") {
             prop_assume!(!s.trim().is_empty());
-            prop_assert!(!x(&s).is_empty());
+            prop_assert!(!x(&s).is_empty(), "{:?}", s);
         }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`status`]: session and command statuses, error codes, and the allowed command moves.
 //! - [`plan`]: routing and job-outcome decisions, as pure functions of what was read.
 
+pub mod attachments;
 pub mod container;
 pub mod email;
 pub mod ids;

@@ -33,6 +33,14 @@ pub struct ReplyContext {
     pub references: Vec<String>,
     /// Our address with the thread token (Reply-To and From of the reply).
     pub reply_address: Option<String>,
+    /// The email's attachments: which were passed to the job and why others were not
+    /// (the reply lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::AttachmentNote>,
+    /// The extractor kept the whole top part of the email because its rules left nothing
+    /// (the reply says so, so the sender can check what was understood).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instruction_fallback: bool,
 }
 
 /// Limits that keep every work message under SQS's 256 KiB (with its interrupt, in one
@@ -74,6 +82,11 @@ impl ReplyContext {
         let skip = self.references.len().saturating_sub(limits::MAX_REFERENCES);
         self.references = self.references.iter().skip(skip).map(|r| clip(r, limits::MAX_MESSAGE_ID_CHARS)).collect();
         self.message_id = self.message_id.map(|m| clip(&m, limits::MAX_MESSAGE_ID_CHARS));
+        self.attachments.truncate(crate::attachments::MAX_LISTED);
+        for a in &mut self.attachments {
+            a.name = clip(&a.name, crate::attachments::MAX_NAME_CHARS);
+            a.refused = a.refused.as_ref().map(|r| clip(r, 200));
+        }
         self
     }
 }
@@ -130,6 +143,10 @@ pub struct Work {
     pub source: Source,
     /// How to answer in the same thread.
     pub reply: ReplyContext,
+    /// The email's attachments passed to the job (stored in S3; the worker places them in
+    /// the worktree under `.switchyard/attachments/{command}/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::AttachmentRef>,
 }
 
 /// Interrupt or cancel: applies to jobs of `session` with `seq < before_seq`.
@@ -294,6 +311,15 @@ mod tests {
             message_id: Some(quote(10_000)),
             references: vec![quote(10_000); 100],
             reply_address: Some("a".repeat(254)),
+            attachments: vec![
+                crate::attachments::AttachmentNote {
+                    name: "n".repeat(1000),
+                    size: u64::MAX,
+                    refused: Some(quote(1000)),
+                };
+                500
+            ],
+            instruction_fallback: true,
         }
         .bounded();
         let instruction =
@@ -312,6 +338,23 @@ mod tests {
             sender: "a".repeat(254),
             source: Source::Email,
             reply,
+            // As many as a work message carries, each field at its longest.
+            attachments: vec![
+                crate::attachments::AttachmentRef {
+                    bucket: "b".repeat(63),
+                    key: format!(
+                        "attachments/{}/{}/{}/01-{}",
+                        "c".repeat(32),
+                        "p".repeat(32),
+                        "h".repeat(32),
+                        "n".repeat(100)
+                    ),
+                    name: "n".repeat(crate::attachments::MAX_NAME_CHARS),
+                    content_type: "t".repeat(crate::attachments::MAX_TYPE_CHARS),
+                    size: u64::MAX,
+                };
+                crate::attachments::MAX_LISTED
+            ],
         };
         let control =
             Control { session, before_seq: u64::MAX, reason: "r".repeat(100), by_command: Some(CommandId::new()) };

@@ -337,6 +337,9 @@ mod tests {
             idempotency_key: None,
             evidence: SenderEvidence::default(),
             address: None,
+            instruction_fallback: false,
+            attachments: Vec::new(),
+            attachment_notes: Vec::new(),
         }
     }
 

@@ -37,6 +37,10 @@ pub struct WorkerScope<'a> {
     pub project: &'a str,
     /// `arn:{partition}:ssm:{region}:{account}` (the prefix of its client's parameter ARNs).
     pub ssm_prefix: &'a str,
+    /// The bucket of email attachments, if any (read under `attachments/{client}/` only).
+    pub attachments_bucket: Option<&'a str>,
+    /// The AWS partition (`aws`, `aws-us-gov`, …).
+    pub partition: &'a str,
 }
 
 /// The partition keys of a client's sessions: `SESSION#{client}-` and exactly the eight
@@ -49,9 +53,9 @@ pub fn session_keys(client: &str) -> String {
 /// The session policy (packed JSON): SQS on its three queues; DynamoDB `GetItem` and
 /// `UpdateItem` only on its container item and its client's sessions and commands, `GetItem`
 /// only on its project item (`dynamodb:LeadingKeys`); `ssm:GetParameter` only under its
-/// client's path.
+/// client's path; `s3:GetObject` only under its client's attachments.
 pub fn worker_session_policy(s: &WorkerScope<'_>) -> String {
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -86,8 +90,17 @@ pub fn worker_session_policy(s: &WorkerScope<'_>) -> String {
                 "Resource": format!("{}:parameter/switchyard/{}/*", s.ssm_prefix, s.client),
             }
         ]
-    })
-    .to_string()
+    });
+    if let Some(bucket) = s.attachments_bucket {
+        if let Some(statements) = policy["Statement"].as_array_mut() {
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": format!("arn:{}:s3:::{bucket}/attachments/{}/*", s.partition, s.client),
+            }));
+        }
+    }
+    policy.to_string()
 }
 
 #[cfg(test)]
@@ -125,6 +138,8 @@ mod tests {
             client: &"c".repeat(32),
             project: &"p".repeat(32),
             ssm_prefix: "arn:aws-us-gov:ssm:us-gov-west-1:123456789012",
+            attachments_bucket: Some(&"b".repeat(63)),
+            partition: "aws-us-gov",
         });
         assert!(policy.len() <= MAX_SESSION_POLICY_CHARS, "{} chars", policy.len());
         let v: serde_json::Value = serde_json::from_str(&policy).unwrap();

@@ -55,6 +55,9 @@ pub struct ProjectConfig {
     /// never shown to jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_token_parameter: Option<String>,
+    /// Which email attachments reach the job (size, count, types).
+    #[serde(default)]
+    pub attachments: crate::attachments::AttachmentPolicy,
 }
 
 /// A project's secrets are named wrongly.
@@ -186,6 +189,7 @@ mod tests {
             relax_sender_auth_without_dmarc: false,
             secrets: Default::default(),
             git_token_parameter: None,
+            attachments: Default::default(),
         }
     }
 

@@ -171,12 +171,14 @@ pub enum ErrorCode {
     Dlq,
     /// The container could not be launched (launch attempts exhausted).
     LaunchFailed,
+    /// The email's stored attachments could not be placed in the worktree.
+    Attachments,
     /// A code this build does not know (written by a newer one): kept as it was read.
     Other(String),
 }
 
 impl ErrorCode {
-    const KNOWN: [Self; 8] = [
+    const KNOWN: [Self; 9] = [
         Self::Git,
         Self::GitPush,
         Self::Spawn,
@@ -185,6 +187,7 @@ impl ErrorCode {
         Self::Crashed,
         Self::Dlq,
         Self::LaunchFailed,
+        Self::Attachments,
     ];
 
     /// The code as stored and shown.
@@ -198,6 +201,7 @@ impl ErrorCode {
             Self::Crashed => "crashed",
             Self::Dlq => "dlq",
             Self::LaunchFailed => "launch_failed",
+            Self::Attachments => "attachments",
             Self::Other(s) => s,
         }
     }
@@ -270,7 +274,8 @@ mod tests {
 
     #[test]
     fn error_codes_round_trip_including_unknown_ones() {
-        let words = ["git", "git_push", "spawn", "timeout", "job_exit", "crashed", "dlq", "launch_failed"];
+        let words =
+            ["git", "git_push", "spawn", "timeout", "job_exit", "crashed", "dlq", "launch_failed", "attachments"];
         for (c, w) in ErrorCode::KNOWN.into_iter().zip(words) {
             assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{w}\""));
             assert_eq!(ErrorCode::from(w.to_string()), c);

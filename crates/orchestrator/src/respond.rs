@@ -6,7 +6,7 @@
 use mail_builder::MessageBuilder;
 use switchyard_aws::mailer::{is_permanent_send_error, Mailer};
 use switchyard_aws::store::{CommandUpdate, Finished};
-use switchyard_core::messages::{decode, InMessage, Outcome, Response, Timings};
+use switchyard_core::messages::{decode, InMessage, Outcome, ReplyContext, Response, Timings};
 use switchyard_core::status::ErrorCode;
 use tracing::{info, instrument, warn};
 
@@ -73,6 +73,19 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// What the reply says of the email itself: its attachments (passed on or refused, and
+/// why) and whether the whole top part was taken as the instruction.
+fn about_the_email(reply: &ReplyContext) -> Vec<String> {
+    let mut lines = switchyard_core::attachments::reply_lines(&reply.attachments);
+    if reply.instruction_fallback {
+        lines.push(
+            "Note: no new text could be told apart from quoted history or a signature, so the whole top part of your email was taken as the instruction."
+                .into(),
+        );
+    }
+    lines
+}
+
 /// Builds the text and HTML bodies of a reply.
 pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     let mut text = format!("{}\n\n", headline(r));
@@ -89,9 +102,18 @@ pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     if let Some(c) = &r.commit {
         text.push_str(&format!("Commit: {c} on branch {branch}\n\n"));
     }
+    let about = about_the_email(&r.reply);
+    for line in &about {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if !about.is_empty() {
+        text.push('\n');
+    }
     text.push_str(&format!("-- \nReply to this email to continue this session ({}, command {}).\n", r.session, r.seq));
+    let about_html = if about.is_empty() { String::new() } else { format!("<pre>{}</pre>", escape(&about.join("\n"))) };
     let html = format!(
-        "<html><body><p><b>{}</b></p>{}{}{}<p style=\"color:#666\">Reply to this email to continue this session ({}, command {}).</p></body></html>",
+        "<html><body><p><b>{}</b></p>{}{}{}{about_html}<p style=\"color:#666\">Reply to this email to continue this session ({}, command {}).</p></body></html>",
         escape(&headline(r)),
         if r.summary.trim().is_empty() { String::new() } else { format!("<pre>{}</pre>", escape(r.summary.trim())) },
         if r.files_changed.is_empty() {

@@ -314,6 +314,8 @@ fn new_command(
             run_by: None,
             receipt: None,
             reply: Some(reply_context(inbound, user, thread)),
+            attachments: inbound.attachments.iter().take(switchyard_core::attachments::MAX_LISTED).cloned().collect(),
+            instruction_fallback: inbound.instruction_fallback,
         },
         idempotency_pk: idempotency_pk(&plan.idempotency.0, &plan.idempotency.1),
         aliases: inbound.message_id.iter().map(|m| msgid_pk(client, m)).collect(),
@@ -334,6 +336,7 @@ fn work_of(c: &CommandItem, thread: &ThreadId, project: &ProjectConfig, reply: R
         sender: c.sender.clone(),
         source: c.source,
         reply,
+        attachments: c.attachments.clone(),
     }
 }
 
@@ -372,6 +375,8 @@ fn reply_context(inbound: &Inbound, user: &str, thread: &ThreadId) -> ReplyConte
         message_id: inbound.message_id.clone(),
         references,
         reply_address: inbound.address.as_ref().map(|a| a.with_thread(thread)),
+        attachments: inbound.attachment_notes.clone(),
+        instruction_fallback: inbound.instruction_fallback,
     }
     .bounded()
 }

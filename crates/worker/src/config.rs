@@ -60,6 +60,9 @@ pub struct WorkerConfig {
     /// session policy limited to its own queues and its client's items (unset = use the
     /// credentials it was given, as locally).
     pub worker_role_arn: Option<String>,
+    /// `SWITCHYARD_ATTACHMENTS_BUCKET`: where the email attachments of this client are
+    /// stored (the scoped credentials may read `attachments/{client}/*` there only).
+    pub attachments_bucket: Option<String>,
 }
 
 fn req(name: &'static str) -> Result<String, ConfigError> {
@@ -102,6 +105,7 @@ impl WorkerConfig {
             slots_override: std::env::var("SWITCHYARD_MAX_CONCURRENT_SESSIONS").ok().and_then(|v| v.parse().ok()),
             job_user: std::env::var("SWITCHYARD_JOB_USER").unwrap_or_else(|_| "switchyard-job".into()),
             worker_role_arn: std::env::var("SWITCHYARD_WORKER_ROLE_ARN").ok().filter(|v| !v.is_empty()),
+            attachments_bucket: std::env::var("SWITCHYARD_ATTACHMENTS_BUCKET").ok().filter(|v| !v.is_empty()),
             container_id,
         })
     }

@@ -41,6 +41,8 @@ pub struct Shared {
     pub store: Store,
     /// SQS.
     pub queues: Queues,
+    /// S3 (the email's attachments).
+    pub s3: aws_sdk_s3::Client,
     /// The project.
     pub project: ProjectConfig,
     /// The git workspace.
@@ -237,7 +239,7 @@ async fn run_command(
     }
     let mut response = blank(work);
     response.timings.started_ms = switchyard_aws::now_ms();
-    let (dir, instruction_file) = match prepare(sh, work).await {
+    let (dir, instruction_file, attachments) = match prepare(sh, work).await {
         Ok(ready) => ready,
         Err(f) => return finish(sh, work, f.applied(response)).await,
     };
@@ -247,6 +249,7 @@ async fn run_command(
         command: &sh.project.job_command,
         instruction: &work.instruction,
         instruction_file: &instruction_file,
+        attachments: &attachments,
         session: work.session.as_str(),
         command_id: work.command_id.as_str(),
         branch: &work.branch,
@@ -311,12 +314,15 @@ async fn before_job(sh: &Shared, work: &Work, receipt: &str) -> Result<Option<En
 }
 
 /// The session's worktree and the instruction file, both handed to the job user.
-async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf), Failure> {
+async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf, Vec<String>), Failure> {
     let dir = sh
         .workspace
         .prepare(work.session.as_str(), &work.branch)
         .await
         .map_err(|e| Failure::new(ErrorCode::Git, &e, "could not prepare the session's git worktree"))?;
+    let attachments = place_attachments(sh, work, &dir).await.map_err(|e| {
+        Failure::new(ErrorCode::Attachments, &e, "the email's attachments could not be given to the job")
+    })?;
     let file = sh
         .workspace
         .write_instruction(work.command_id.as_str(), &work.instruction)
@@ -326,7 +332,30 @@ async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf), Failure
         let _ = tokio::fs::remove_file(&file).await;
         return Err(Failure::new(ErrorCode::Spawn, &e, "the worktree could not be handed to the job user"));
     }
-    Ok((dir, file))
+    Ok((dir, file, attachments))
+}
+
+/// Fetches the command's attachments from S3 into `.switchyard/attachments/{command}/` of
+/// the worktree (never committed: the clone excludes `.switchyard/`). Returns their paths
+/// relative to the worktree, for `SWITCHYARD_ATTACHMENTS`.
+async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<String>, String> {
+    if work.attachments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rel = Path::new(".switchyard").join("attachments").join(work.command_id.as_str());
+    tokio::fs::create_dir_all(dir.join(&rel)).await.map_err(|e| e.to_string())?;
+    let mut placed = Vec::new();
+    for a in &work.attachments {
+        // Names were made safe at intake; never trust that here either.
+        let name = switchyard_core::attachments::safe_name(Some(&a.name), placed.len());
+        let object = sh.s3.get_object().bucket(&a.bucket).key(&a.key).send().await.map_err(|e| {
+            format!("s3://{}/{}: {}", a.bucket, a.key, aws_smithy_types::error::display::DisplayErrorContext(&e))
+        })?;
+        let bytes = object.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
+        tokio::fs::write(dir.join(&rel).join(&name), &bytes).await.map_err(|e| e.to_string())?;
+        placed.push(rel.join(&name).to_string_lossy().into_owned());
+    }
+    Ok(placed)
 }
 
 /// Commits (and pushes) what the job left in the worktree; a git failure fails the

@@ -256,6 +256,13 @@ impl Workspace {
                     git(&repo, &["config", k, v]).await?;
                 }
             }
+            // What Switchyard puts in a worktree for the job (attachments) is never committed.
+            let exclude = repo.join(".git").join("info").join("exclude");
+            let listed = tokio::fs::read_to_string(&exclude).await.unwrap_or_default();
+            if !listed.lines().any(|l| l.trim() == "/.switchyard/") {
+                tokio::fs::create_dir_all(repo.join(".git").join("info")).await?;
+                tokio::fs::write(&exclude, format!("{listed}\n/.switchyard/\n")).await?;
+            }
             *ready = true;
         }
         let dir = self.worktree_dir(session);

@@ -26,6 +26,9 @@ pub struct JobSpec<'a> {
     /// The same instruction in a file (`SWITCHYARD_INSTRUCTION_FILE`): an environment string
     /// is capped at 128 KiB by Linux (`MAX_ARG_STRLEN`), a file is not.
     pub instruction_file: &'a Path,
+    /// The email's attachments, relative to the worktree (`SWITCHYARD_ATTACHMENTS`, one
+    /// per line).
+    pub attachments: &'a [String],
     /// Session id.
     pub session: &'a str,
     /// Command id.
@@ -74,6 +77,7 @@ pub async fn run(
         ("SWITCHYARD_SESSION_ID", spec.session.to_string()),
         ("SWITCHYARD_COMMAND_ID", spec.command_id.to_string()),
         ("SWITCHYARD_BRANCH", spec.branch.to_string()),
+        ("SWITCHYARD_ATTACHMENTS", spec.attachments.join("\n")),
     ];
     vars.extend(spec.secrets.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let env = spec.identity.environment(&vars);

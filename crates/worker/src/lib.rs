@@ -104,6 +104,8 @@ pub async fn scoped_sdk_config(
         client: &cfg.client,
         project: &cfg.project,
         ssm_prefix: &ssm_prefix,
+        attachments_bucket: cfg.attachments_bucket.as_deref(),
+        partition,
     });
     // Session names allow [\w+=,.@-], at most 64 characters; container ids are [a-z0-9-].
     let session: String = format!("worker-{}", cfg.container_id).chars().take(64).collect();
@@ -141,6 +143,7 @@ pub async fn run(
     let identity = identity::JobIdentity::resolve(&cfg.job_user, &cfg.workspace);
     let shared = exec::Shared {
         queues: Queues::new(clients.sqs.clone(), ""),
+        s3: clients.s3.clone(),
         store,
         project,
         workspace,

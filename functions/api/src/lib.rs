@@ -164,6 +164,9 @@ async fn route(
         idempotency_key: idempotency_key(req)?,
         evidence: Default::default(),
         address: None,
+        instruction_fallback: false,
+        attachments: Vec::new(),
+        attachment_notes: Vec::new(),
     };
     let r = state.orchestrator.route(&inbound).await.map_err(Problem::from)?;
     accepted(&r)

@@ -12,8 +12,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use switchyard_aws::batch::for_each_record;
 use switchyard_aws::mailer::Mailer;
+use switchyard_core::attachments::{self, AttachmentNote, AttachmentRef};
+use switchyard_core::email::attachment_parts;
 use switchyard_core::email::EmailError;
-use switchyard_core::inbound::{inbound_from_ses, Envelope};
+use switchyard_core::inbound::{inbound_from_ses, Envelope, Inbound};
 use switchyard_core::project::Verdict;
 use switchyard_orchestrator::{Orchestrator, Rejection, RouteError, RouteOutcome};
 use tracing::{error, info, instrument, warn};
@@ -29,6 +31,9 @@ pub struct State {
     pub mailer: Mailer,
     /// `SWITCHYARD_INBOUND_DOMAIN`: only envelope recipients on this domain name a project.
     pub inbound_domain: String,
+    /// `SWITCHYARD_ATTACHMENTS_BUCKET`: where attachments for jobs are stored (under
+    /// `attachments/{client}/…`); unset, attachments are refused with that reason.
+    pub attachments_bucket: Option<String>,
 }
 
 /// What happened to one record.
@@ -71,6 +76,17 @@ pub enum IntakeError {
     /// Routing failed for an infrastructure reason.
     #[error(transparent)]
     Route(RouteError),
+    /// Storing an attachment failed (retried: the keys are stable, a retry overwrites).
+    #[error("storing attachment s3://{bucket}/{key} failed")]
+    Attachment {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The Lambda handler: one result per record, failures reported per record.
@@ -124,10 +140,16 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
         dkim: Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref()),
         dmarc: Verdict::from_ses(ses.receipt.dmarc_verdict.status.as_deref()),
     };
-    let parsed = match inbound_from_ses(&raw, &envelope) {
+    let mut parsed = match inbound_from_ses(&raw, &envelope) {
         Ok(p) => p,
         Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
     };
+    if parsed.inbound.instruction_fallback {
+        info!(cuts = ?parsed.parsed.cuts, "no new text told apart: the whole top part is the instruction");
+    }
+    if !parsed.parsed.attachments.is_empty() {
+        store_attachments(state, &raw, &mut parsed.inbound).await?;
+    }
     match state.orchestrator.route(&parsed.inbound).await {
         Ok(o) => Ok(RecordOutcome::Routed(o)),
         Err(RouteError::Rejected(r)) => {
@@ -178,4 +200,63 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
     use aws_smithy_types::base64;
     let cleaned: String = input.chars().filter(|c| !c.is_whitespace()).collect();
     base64::decode(cleaned).ok()
+}
+
+/// Judges every attachment of the email by its project's policy, stores the accepted ones
+/// (S3, under the client's prefix) and notes the rest with their reason. Nothing is stored
+/// for an unknown project or an unauthorised sender: routing refuses those anyway, and an
+/// attacker's files never reach the bucket.
+async fn store_attachments(state: &State, raw: &[u8], inbound: &mut Inbound) -> Result<(), IntakeError> {
+    let project = match state.orchestrator.get_project(&inbound.client, &inbound.project).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(IntakeError::Route(e)),
+    };
+    if project.authorise_email(&inbound.sender, &inbound.evidence).is_err() {
+        return Ok(());
+    }
+    let message_id = inbound.message_id.clone().unwrap_or_default();
+    let mut taken = std::collections::HashSet::new();
+    for (i, part) in attachment_parts(raw).into_iter().enumerate().take(attachments::MAX_LISTED) {
+        let mut name = attachments::safe_name(part.name.as_deref(), i);
+        if !taken.insert(name.clone()) {
+            // Two `image.png`: the job sees both.
+            name = format!("{}-{name}", i + 1);
+            taken.insert(name.clone());
+        }
+        let content_type: String = part.content_type.chars().take(attachments::MAX_TYPE_CHARS).collect();
+        let size = part.bytes.len() as u64;
+        let refused = match &state.attachments_bucket {
+            None => Some("attachments are not enabled on this deployment".to_string()),
+            Some(_) => attachments::judge(&project.attachments, &name, &content_type, &part.bytes, i),
+        };
+        if let (None, Some(bucket)) = (&refused, &state.attachments_bucket) {
+            let key = attachments::object_key(&inbound.client, &inbound.project, &message_id, i, &name);
+            state
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type(&content_type)
+                .body(aws_sdk_s3::primitives::ByteStream::from(part.bytes))
+                .send()
+                .await
+                .map_err(|e| IntakeError::Attachment {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    source: Box::new(e),
+                })?;
+            inbound.attachments.push(AttachmentRef {
+                bucket: bucket.clone(),
+                key,
+                name: name.clone(),
+                content_type,
+                size,
+            });
+        } else {
+            info!(attachment = %name, size, reason = refused.as_deref().unwrap_or_default(), "attachment refused");
+        }
+        inbound.attachment_notes.push(AttachmentNote { name, size, refused });
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         s3: clients.s3.clone(),
         mailer: switchyard_aws::mailer::Mailer::new(clients.ses.clone()),
         inbound_domain: std::env::var("SWITCHYARD_INBOUND_DOMAIN")?,
+        attachments_bucket: std::env::var("SWITCHYARD_ATTACHMENTS_BUCKET").ok().filter(|b| !b.is_empty()),
     };
     let state = &state;
     run(service_fn(move |ev: LambdaEvent<_>| async move { intake_email::handle(state, ev).await })).await

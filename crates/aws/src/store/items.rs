@@ -232,6 +232,12 @@ pub struct CommandItem {
     /// answered from what was stored, not from a fresh resolution of the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<ReplyContext>,
+    /// The email's attachments stored for the job (references; the bytes are in S3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<switchyard_core::attachments::AttachmentRef>,
+    /// The instruction is the email's whole top part: the extractor's rules left nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instruction_fallback: bool,
 }
 
 impl CommandItem {
