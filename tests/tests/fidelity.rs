@@ -76,6 +76,7 @@ fn succeeded(r: &RouteOutcome, reply_to: Option<&str>) -> Response {
             message_id: None,
             references: Vec::new(),
             reply_address: reply_to.map(String::from),
+            ..Default::default()
         },
         superseded_by: None,
     }
@@ -475,6 +476,8 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
         run_by: None,
         receipt: None,
         reply: None,
+        attachments: Vec::new(),
+        instruction_fallback: false,
     };
     let append = AppendCommand {
         new_session: None,

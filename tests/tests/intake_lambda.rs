@@ -28,6 +28,7 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
         s3: env.clients.s3.clone(),
         mailer,
         inbound_domain: "in.example.com".into(),
+        attachments_bucket: None,
     };
 
     // WHEN the handler gets the batch
@@ -64,6 +65,7 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
         s3: env.clients.s3.clone(),
         mailer,
         inbound_domain: "in.example.com".into(),
+        attachments_bucket: None,
     };
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);
@@ -141,6 +143,7 @@ async fn the_project_comes_from_the_envelope_and_mail_without_from_is_refused() 
         s3: env.clients.s3.clone(),
         mailer,
         inbound_domain: "in.example.com".into(),
+        attachments_bucket: None,
     };
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);

@@ -42,14 +42,47 @@ pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> any
         "worker" => crate::bench_worker::run(&config).await,
         "chaos" => chaos(&config).await,
         "load" => load(&config).await,
+        "email" => email_extraction(),
         "all" => {
+            email_extraction()?;
             route(&config, messages, concurrency).await?;
             crate::bench_worker::run(&config).await?;
             chaos(&config).await?;
             load(&config).await
         }
-        other => anyhow::bail!("unknown benchmark {other:?} (route, worker, chaos, load, all)"),
+        other => anyhow::bail!("unknown benchmark {other:?} (email, route, worker, chaos, load, all)"),
     }
+}
+
+/// Instruction extraction over the public corpus (`tests/fixtures/emails/corpus`): the
+/// whole `parse_email` of each message — MIME, charset, HTML → text, the extractor — timed
+/// one message at a time, 200 rounds.
+fn email_extraction() -> anyhow::Result<()> {
+    let dir = std::path::Path::new("tests/fixtures/emails/corpus");
+    let mut corpus = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("{} (run from the repository root)", dir.display()))? {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "eml") {
+            corpus.push(std::fs::read(&path)?);
+        }
+    }
+    anyhow::ensure!(!corpus.is_empty(), "no .eml in {}", dir.display());
+    let mut times = Vec::with_capacity(corpus.len() * 200);
+    for _ in 0..200 {
+        for raw in &corpus {
+            let t = Instant::now();
+            let parsed = switchyard_core::email::parse_email(raw);
+            times.push(t.elapsed());
+            std::hint::black_box(parsed.ok());
+        }
+    }
+    times.sort();
+    let us = |p: f64| percentile(&times, p) * 1000.0;
+    figure("email.messages", corpus.len() as f64, "messages");
+    figure("email.extract_p50_us", us(50.0), "us");
+    figure("email.extract_p99_us", us(99.0), "us");
+    figure("email.extract_max_us", times.last().map_or(0.0, |d| d.as_secs_f64() * 1e6), "us");
+    Ok(())
 }
 
 /// Recovery after a worker crash: SIGKILL → the outcome of the command it cut short, on the

@@ -26,6 +26,10 @@ pub enum EmailError {
     /// No usable `From` address.
     #[error("message has no sender address")]
     NoSender,
+    /// More than one `From` address or header: whose words these are cannot be told, and
+    /// DMARC authenticates a single `From` domain (RFC 7489 §6.6.1).
+    #[error("message has more than one sender address")]
+    AmbiguousSender,
     /// The raw message is over [`MAX_RAW_BYTES`].
     #[error("message is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
@@ -296,6 +300,10 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     if msg.headers().is_empty() {
         return Err(EmailError::Malformed("no header section"));
     }
+    let from_headers = msg.headers().iter().filter(|h| h.name.as_str().eq_ignore_ascii_case("From")).count();
+    if from_headers > 1 || msg.from().is_some_and(|a| a.iter().count() > 1) {
+        return Err(EmailError::AmbiguousSender);
+    }
     let from = msg
         .from()
         .and_then(|a| a.first())
@@ -388,6 +396,10 @@ mod tests {
     fn rejects_bad_input() {
         assert_eq!(parse_email(b"").unwrap_err(), EmailError::Malformed("not an RFC 5322 message"));
         assert_eq!(parse_email(b"To: a.b@c\r\n\r\nhi").unwrap_err(), EmailError::NoSender);
+        let two = b"From: ann@corp.example, eve@evil.example\r\nTo: a.b@c\r\n\r\nhi";
+        assert_eq!(parse_email(two).unwrap_err(), EmailError::AmbiguousSender);
+        let twice = b"From: ann@corp.example\r\nFrom: eve@evil.example\r\nTo: a.b@c\r\n\r\nhi";
+        assert_eq!(parse_email(twice).unwrap_err(), EmailError::AmbiguousSender);
         let mut big = b"From: a@b.c\r\nTo: a.b@c\r\n\r\n".to_vec();
         big.extend(std::iter::repeat_n(b'x', 10_000_000));
         assert!(matches!(parse_email(&big).unwrap_err(), EmailError::BodyTooLarge { .. }));

@@ -73,6 +73,7 @@ impl Rejection {
         match self {
             Self::Email(EmailError::Malformed(_)) => "malformed_email",
             Self::Email(EmailError::NoSender) => "no_sender",
+            Self::Email(EmailError::AmbiguousSender) => "ambiguous_sender",
             Self::Email(EmailError::TooLarge { .. } | EmailError::BodyTooLarge { .. }) => "too_large",
             Self::Email(EmailError::NoProjectRecipient) => "no_project_recipient",
             Self::Invalid(_) | Self::Secrets(_) => "invalid_name",

@@ -134,18 +134,23 @@ mod tests {
         use Authenticated as A;
         use Unauthenticated as U;
         let verdicts = [P, F, N];
-        // (aligned spf domain?, aligned dkim domains?) for each of the 27 verdict triples.
+        // Each of the 27 verdict triples × every alignment of the SPF domain (aligned, not,
+        // a null envelope sender) and of the DKIM signatures (aligned, not, none at all).
+        let spf_domains = [("corp.example", true), ("evil.example", false), ("", false)];
+        let dkim_sets: [(&[&str], bool); 3] =
+            [(&["mail.corp.example"], true), (&["evil.example"], false), (&[], false)];
         for spf in verdicts {
             for dkim in verdicts {
                 for dmarc in verdicts {
-                    for (spf_d, dkim_d) in [("corp.example", "mail.corp.example"), ("evil.example", "evil.example")] {
-                        let e = ev(spf, dkim, dmarc, spf_d, &[dkim_d]);
-                        let is_aligned = spf_d == "corp.example";
+                    for ((spf_d, spf_aligned), (dkim_d, dkim_aligned)) in
+                        spf_domains.iter().flat_map(|s| dkim_sets.iter().map(move |d| (*s, *d)))
+                    {
+                        let e = ev(spf, dkim, dmarc, spf_d, dkim_d);
                         let want = match dmarc {
                             F => Err(U::DmarcFailed),
                             P => Ok(A::Dmarc),
-                            N if spf == P && is_aligned => Ok(A::AlignedSpf),
-                            N if dkim == P && is_aligned => Ok(A::AlignedDkim),
+                            N if spf == P && spf_aligned => Ok(A::AlignedSpf),
+                            N if dkim == P && dkim_aligned => Ok(A::AlignedDkim),
                             N if spf == P || dkim == P => Err(U::NotAligned),
                             N => Err(U::NoPass),
                         };
