@@ -792,6 +792,143 @@ def _sqs_wait_for_messages(self, timeout):
 _SqsQueue.wait_for_messages = _sqs_wait_for_messages
 
 
+# --------------------------------------------------------------------------------------
+# Per-request and per-message costs that grow with the queue (issue 11). A profile of the
+# `fifo` scenario (py-spy on the emulator) showed moto spending most of its time not on our
+# requests' work but on: the current time, computed as a naive datetime minus the epoch for
+# every message of every scan (`Message.visible`/`delayed`, three scans per attribute read);
+# `Queue.attributes`, which every SendMessage and ReceiveMessage reads (to validate, and for
+# the retention period) and which computes ApproximateNumberOfMessages* with three more
+# scans; and `list_of_moto_modules`, a directory listing plus an `isdir` per module on every
+# request to find its backend. Same results, computed once.
+# --------------------------------------------------------------------------------------
+import moto.backends as _moto_backends  # noqa: E402
+import moto.sqs.models as _sqs_models  # noqa: E402
+from moto.core.utils import camelcase_to_underscores  # noqa: E402
+
+_orig_unix_time = _sqs_models.unix_time
+_orig_unix_time_millis = _sqs_models.unix_time_millis
+
+
+def _fast_unix_time(dt=None):
+    return time.time() if dt is None else _orig_unix_time(dt)
+
+
+def _fast_unix_time_millis(dt=None):
+    return time.time() * 1000.0 if dt is None else _orig_unix_time_millis(dt)
+
+
+_sqs_models.unix_time = _fast_unix_time
+_sqs_models.unix_time_millis = _fast_unix_time_millis
+
+
+def _visible_messages(self):
+    now = time.time() * 1000.0
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _counts(self):
+    now = time.time() * 1000.0
+    visible = not_visible = delayed = 0
+    for m in self._messages:
+        is_delayed = now < m.delayed_until
+        if now > m.visible_at:
+            visible += not is_delayed
+        else:
+            not_visible += 1
+        delayed += is_delayed
+    return visible, not_visible, delayed
+
+
+_SqsQueue.messages = property(_visible_messages)
+_SqsQueue.approximate_number_of_messages = property(lambda self: _counts(self)[0])
+_SqsQueue.approximate_number_of_messages_not_visible = property(lambda self: _counts(self)[1])
+_SqsQueue.approximate_number_of_messages_delayed = property(lambda self: _counts(self)[2])
+
+_moto_modules = tuple(_moto_backends.list_of_moto_modules())
+_moto_backends.list_of_moto_modules = lambda: _moto_modules
+
+
+@_wraps(SQSBackend, "is_message_valid_based_on_retention_period")
+def _retention(original, self, queue_name, message):
+    # Only the retention period is needed, not every attribute of the queue.
+    queue = self.get_queue(queue_name)
+    return int(queue.message_retention_period) + message.sent_timestamp / 1000 > time.time()
+
+
+_ATTRIBUTE_SCANS = {
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+}
+
+
+class _LazyCounts(dict):
+    """`Queue.attributes` for moto's own reads (validation): the three approximate counts
+    are left out of the dict and computed only when a caller asks for one by name."""
+
+    def __init__(self, queue, items):
+        super().__init__(items)
+        self._queue = queue
+
+    def _count(self, key):
+        visible, not_visible, delayed = _counts(self._queue)
+        return {
+            "ApproximateNumberOfMessages": visible,
+            "ApproximateNumberOfMessagesNotVisible": not_visible,
+            "ApproximateNumberOfMessagesDelayed": delayed,
+        }[key]
+
+    def __getitem__(self, key):
+        if key in _ATTRIBUTE_SCANS and not dict.__contains__(self, key):
+            return self._count(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key in _ATTRIBUTE_SCANS and not dict.__contains__(self, key):
+            return self._count(key)
+        return super().get(key, default)
+
+
+_orig_queue_attributes = _SqsQueue.attributes.fget
+
+
+def _queue_attributes(self):
+    # moto's `Queue.attributes` (moto/sqs/models.py) without the three counts, which come
+    # on demand; a GetQueueAttributes response still gets moto's own, counts included.
+    if getattr(_attributes_for_response, "active", False):
+        return _orig_queue_attributes(self)
+    result = {}
+    names = [a for a in self.BASE_ATTRIBUTES if a not in _ATTRIBUTE_SCANS]
+    if self.fifo_queue:
+        names += self.FIFO_ATTRIBUTES
+    if self.kms_master_key_id:
+        names += self.KMS_ATTRIBUTES
+    for name in names:
+        result[name] = getattr(self, camelcase_to_underscores(name))
+    if self.policy:
+        result["Policy"] = self.policy
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+    for key, value in result.items():
+        if isinstance(value, bool):
+            result[key] = str(value).lower()
+    return _LazyCounts(self, result)
+
+
+_attributes_for_response = threading.local()
+_SqsQueue.attributes = property(_queue_attributes)
+
+
+@_wraps(SQSBackend, "get_queue_attributes")
+def _get_queue_attributes(original, self, queue_name, attribute_names):
+    _attributes_for_response.active = True
+    try:
+        return original(self, queue_name, attribute_names)
+    finally:
+        _attributes_for_response.active = False
+
+
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
