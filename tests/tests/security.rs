@@ -88,9 +88,13 @@ async fn a_revoked_api_key_authenticates_nothing() -> anyhow::Result<()> {
     let o = env.orchestrator();
     let secret = o.create_api_key("acme", ANN, &["site".into()], &["sessions".into()]).await?;
     assert!(o.authenticate(&secret).await?.is_some());
-    let prefix: String = secret.chars().take(10).collect();
+    // A second key made in the same instant keeps working when the first is revoked.
+    let other = o.create_api_key("acme", ANN, &["site".into()], &["sessions".into()]).await?;
+    let prefix: String = secret.chars().take(switchyard_orchestrator::sessions::KEY_PREFIX_CHARS).collect();
+    assert_ne!(prefix, other.chars().take(prefix.len()).collect::<String>());
     assert_eq!(o.revoke_api_key("acme", &prefix).await?, 1);
     assert!(o.authenticate(&secret).await?.is_none());
+    assert!(o.authenticate(&other).await?.is_some(), "revoking one key revoked another");
     Ok(())
 }
 

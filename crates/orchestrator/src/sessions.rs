@@ -11,7 +11,7 @@ use crate::containers::{status_of, urls_of};
 use crate::{Orchestrator, Rejection, RouteError};
 
 /// Characters of a secret kept, in clear, as the key's name (`sy_` + 7).
-pub const KEY_PREFIX_CHARS: usize = 10;
+pub const KEY_PREFIX_CHARS: usize = 19;
 
 /// What to tell a session's container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +97,14 @@ impl Orchestrator {
             validate_slug("project", p, MAX_SLUG).map_err(Rejection::from)?;
         }
         let user = switchyard_core::ids::normalise_user(user).map_err(Rejection::from)?;
-        let secret = format!(
-            "sy_{}{}",
-            ulid::Ulid::new().to_string().to_ascii_lowercase(),
-            ulid::Ulid::new().to_string().to_ascii_lowercase()
-        );
+        // 80 random bits each (a ULID's random part), the first of them the public name: a
+        // key's revocation prefix names it alone (the time part of a ULID, which the old
+        // prefix was, is shared by every key made in the same 32 s).
+        let random = || {
+            let id = ulid::Ulid::new().to_string().to_ascii_lowercase();
+            id[10..].to_string()
+        };
+        let secret = format!("sy_{}{}{}", random(), random(), random());
         let item = ApiKeyItem {
             pk: apikey_pk(&secret),
             sk: META.into(),

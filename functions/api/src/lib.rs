@@ -210,6 +210,10 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
                         "files_changed": c.files_changed,
                         "error_code": c.error_code,
                         "attempts": c.attempts,
+                        // Email commands: the extractor kept the whole top part; what the
+                        // email's attachments became (passed on, or refused and why).
+                        "instruction_fallback": c.instruction_fallback,
+                        "attachments": c.reply.as_ref().map(|r| r.attachments.clone()).unwrap_or_default(),
                     })).collect::<Vec<_>>(),
                 }),
             )

@@ -114,6 +114,21 @@ impl Store {
         self.query_all(query).await
     }
 
+    /// The commands of a session from `from_seq` on, by seq (a watcher that already holds
+    /// the final ones before it reads only the rest).
+    pub async fn list_commands_from(&self, id: &SessionId, from_seq: u64) -> Result<Vec<CommandItem>, AwsError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .expression_attribute_values(":from", s(command_sk(from_seq)))
+            .expression_attribute_values(":to", s(command_sk(9_999_999_999)))
+            .consistent_read(true);
+        self.query_all(query).await
+    }
+
     /// Sessions served by a container (the `by-container` GSI).
     pub async fn sessions_of_container(&self, container: &ContainerId) -> Result<Vec<SessionItem>, AwsError> {
         let query = self
