@@ -343,7 +343,20 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
         return Ok(Vec::new());
     }
     let rel = Path::new(".switchyard").join("attachments").join(work.command_id.as_str());
-    tokio::fs::create_dir_all(dir.join(&rel)).await.map_err(|e| e.to_string())?;
+    // The worker writes here as root: a job may have left `.switchyard` or `attachments` as a
+    // link to somewhere else. Each level must be a real directory.
+    let mut level = dir.to_path_buf();
+    for part in rel.iter() {
+        level.push(part);
+        match tokio::fs::symlink_metadata(&level).await {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                tokio::fs::remove_file(&level).await.map_err(|e| e.to_string())?;
+                tokio::fs::create_dir(&level).await.map_err(|e| e.to_string())?;
+            }
+            Err(_) => tokio::fs::create_dir(&level).await.map_err(|e| e.to_string())?,
+        }
+    }
     let mut placed = Vec::new();
     for a in &work.attachments {
         // Names were made safe at intake; never trust that here either.
@@ -352,7 +365,17 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
             format!("s3://{}/{}: {}", a.bucket, a.key, aws_smithy_types::error::display::DisplayErrorContext(&e))
         })?;
         let bytes = object.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
-        tokio::fs::write(dir.join(&rel).join(&name), &bytes).await.map_err(|e| e.to_string())?;
+        // A retried command finds the files of its first try, which its job may have swapped
+        // for links: remove whatever is there and create the file anew (O_EXCL never follows
+        // a link).
+        let path = dir.join(&rel).join(&name);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
+            _ => {}
+        }
+        let mut file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| e.to_string())?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await.map_err(|e| e.to_string())?;
         placed.push(rel.join(&name).to_string_lossy().into_owned());
     }
     Ok(placed)

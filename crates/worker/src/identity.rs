@@ -68,13 +68,21 @@ impl JobIdentity {
         env
     }
 
-    /// Gives `path` (recursively, never following links) to the job user.
+    /// Gives `path` (recursively, never following links) to the job user. A file with more
+    /// than one hard link is skipped: git never makes one, and a job that links a file it
+    /// may not touch (`/etc/shadow`, where hard-link protection is off) into its worktree
+    /// must not get it handed over by the next command.
     pub fn give(&self, path: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
         let Some((uid, gid)) = self.ids else { return Ok(()) };
         let mut stack = vec![path.to_path_buf()];
         while let Some(p) = stack.pop() {
-            std::os::unix::fs::lchown(&p, Some(uid.as_raw()), Some(gid.as_raw()))?;
             let meta = std::fs::symlink_metadata(&p)?;
+            if meta.is_file() && meta.nlink() > 1 {
+                warn!(path = %p.display(), "a hard-linked file in a worktree is not handed to the job user");
+                continue;
+            }
+            std::os::unix::fs::lchown(&p, Some(uid.as_raw()), Some(gid.as_raw()))?;
             if meta.is_dir() {
                 for e in std::fs::read_dir(&p)? {
                     stack.push(e?.path());
@@ -109,5 +117,30 @@ mod tests {
             "{names:?}"
         );
         assert!(env.contains(&("HOME".into(), "/home/job".into())));
+    }
+
+    #[test]
+    fn a_hard_link_planted_in_a_worktree_is_not_handed_over() {
+        use std::os::unix::fs::MetadataExt;
+        // chown needs root (the worker is root in the image and in `make test` here).
+        if !Uid::effective().is_root() {
+            eprintln!("skipped: not root");
+            return;
+        }
+        let root = std::env::temp_dir().join(format!("sy-give-{}", ulid::Ulid::new()));
+        let tree = root.join("worktree");
+        std::fs::create_dir_all(tree.join("src")).unwrap();
+        std::fs::write(tree.join("src/page.html"), "hi").unwrap();
+        // GIVEN a root-owned file outside the worktree, hard-linked into it by a job
+        let secret = root.join("secret");
+        std::fs::write(&secret, "root only").unwrap();
+        std::fs::hard_link(&secret, tree.join("loot")).unwrap();
+        // WHEN the worktree is handed to the job user
+        let job = JobIdentity { ids: Some((Uid::from_raw(65534), Gid::from_raw(65534))), home: root.clone() };
+        job.give(&tree).unwrap();
+        // THEN the worktree's own files are the job's, the linked file stays root's
+        assert_eq!(std::fs::metadata(tree.join("src/page.html")).unwrap().uid(), 65534);
+        assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
