@@ -125,6 +125,30 @@ pub fn safe_name(raw: Option<&str>, index: usize) -> String {
     name
 }
 
+/// [`safe_name`], made unique among `taken` (and added to it): `{n}-name`, the number
+/// growing until it is free, the whole kept within [`MAX_NAME_CHARS`].
+pub fn unique_name(raw: Option<&str>, index: usize, taken: &mut std::collections::HashSet<String>) -> String {
+    let base = safe_name(raw, index);
+    let mut name = base.clone();
+    let mut n = index + 1;
+    while taken.contains(&name) {
+        let prefix = format!("{n}-");
+        let keep = MAX_NAME_CHARS.saturating_sub(prefix.chars().count());
+        let tail: String = base.chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
+        name = format!("{prefix}{tail}");
+        n += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
+/// A stable id of a raw message for its attachments' keys (a hash of its bytes).
+pub fn email_digest(raw: &[u8]) -> String {
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(raw).into();
+    data_encoding::HEXLOWER.encode(&digest)
+}
+
 /// Whether the bytes or the name say "program": PE (`MZ`), ELF, Mach-O, a script with a
 /// `#!` line, or a name ending in a program's extension.
 pub fn is_executable(name: &str, bytes: &[u8]) -> bool {
@@ -141,9 +165,15 @@ pub fn is_executable(name: &str, bytes: &[u8]) -> bool {
     magic.iter().any(|m| bytes.starts_with(m)) || EXECUTABLE_ENDINGS.iter().any(|e| lower.ends_with(e))
 }
 
-/// Why an attachment is not passed on (`None`: it is). `index` counts from 0 among the
-/// email's attachments.
-pub fn judge(policy: &AttachmentPolicy, name: &str, content_type: &str, bytes: &[u8], index: usize) -> Option<String> {
+/// Why an attachment is not passed on (`None`: it is). `accepted` is how many of the
+/// email's attachments were passed on before this one (refused ones do not use the quota).
+pub fn judge(
+    policy: &AttachmentPolicy,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+    accepted: usize,
+) -> Option<String> {
     let content_type = content_type.to_lowercase();
     if is_executable(name, bytes) || content_type.contains("executable") || content_type.contains("x-msdownload") {
         return Some("programs are never passed to the job".into());
@@ -159,16 +189,17 @@ pub fn judge(policy: &AttachmentPolicy, name: &str, content_type: &str, bytes: &
         return Some(format!("files of type {content_type} are not accepted by this project"));
     }
     let max_count = policy.max_count.min(MAX_LISTED);
-    if index >= max_count {
+    if accepted >= max_count {
         return Some(format!("only the first {max_count} attachments of an email are passed on"));
     }
     None
 }
 
 /// Where an accepted attachment is stored: under its client (the worker's credentials can
-/// read that prefix only) and the email (a retried intake writes the same keys).
-pub fn object_key(client: &str, project: &str, message_id: &str, index: usize, name: &str) -> String {
-    format!("attachments/{client}/{project}/{}/{:02}-{name}", &sha256_hex(message_id)[..32], index + 1)
+/// read that prefix only) and the email (`email`: [`email_digest`]; a retried intake writes
+/// the same keys).
+pub fn object_key(client: &str, project: &str, email: &str, index: usize, name: &str) -> String {
+    format!("attachments/{client}/{project}/{}/{:02}-{name}", &sha256_hex(email)[..32], index + 1)
 }
 
 /// The lines of a reply about attachments (empty when the email had none).
@@ -237,6 +268,25 @@ mod tests {
             Some("files of type application/zip are not accepted by this project")
         );
         assert!(judge(&p, "n.png", "image/png", png, 10).unwrap().contains("first 10"));
+    }
+
+    #[test]
+    fn names_never_collide() {
+        let mut taken = std::collections::HashSet::new();
+        let names: Vec<String> = [Some("a.png"), Some("3-a.png"), Some("a.png"), Some("a.png")]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| unique_name(*n, i, &mut taken))
+            .collect();
+        assert_eq!(names, ["a.png", "3-a.png", "4-a.png", "5-a.png"]);
+        let long = format!("{}.png", "x".repeat(200));
+        let mut taken = std::collections::HashSet::new();
+        let a = unique_name(Some(&long), 0, &mut taken);
+        let b = unique_name(Some(&long), 1, &mut taken);
+        assert_ne!(a, b);
+        assert!(b.chars().count() <= MAX_NAME_CHARS && b.starts_with("2-") && b.ends_with(".png"), "{b}");
+        // The worker's own `safe_name` keeps it as it is.
+        assert_eq!(safe_name(Some(&b), 1), b);
     }
 
     #[test]

@@ -358,9 +358,10 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
         }
     }
     let mut placed = Vec::new();
+    let mut taken = std::collections::HashSet::new();
     for a in &work.attachments {
-        // Names were made safe at intake; never trust that here either.
-        let name = switchyard_core::attachments::safe_name(Some(&a.name), placed.len());
+        // Names were made safe and unique at intake; never trust that here either.
+        let name = switchyard_core::attachments::unique_name(Some(&a.name), placed.len(), &mut taken);
         let object = sh.s3.get_object().bucket(&a.bucket).key(&a.key).send().await.map_err(|e| {
             format!("s3://{}/{}: {}", a.bucket, a.key, aws_smithy_types::error::display::DisplayErrorContext(&e))
         })?;

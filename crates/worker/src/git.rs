@@ -180,12 +180,15 @@ impl Workspace {
     /// clone's `.git/worktrees/` whose `gitdir` names `dir/.git`. Read from the worker-owned
     /// clone only, never from the job-owned worktree.
     async fn admin_dir(&self, dir: &Path) -> Result<PathBuf, GitError> {
-        let want = dir.join(".git");
+        // git records the real path; the workspace may sit behind a link. (The worktree
+        // directory itself is the worker's, inside the worker's `sessions/`: a job cannot
+        // swap it for a link.)
+        let want = tokio::fs::canonicalize(dir).await.unwrap_or_else(|_| dir.to_path_buf()).join(".git");
         let root = self.clone_dir().join(".git").join("worktrees");
         let mut entries = tokio::fs::read_dir(&root).await?;
         while let Some(e) = entries.next_entry().await? {
             if let Ok(named) = tokio::fs::read_to_string(e.path().join("gitdir")).await {
-                if Path::new(named.trim()) == want {
+                if Path::new(named.trim()) == want || Path::new(named.trim()) == dir.join(".git") {
                     return Ok(e.path());
                 }
             }
@@ -308,7 +311,21 @@ impl Workspace {
         let git = |args: &'static [&'static str]| self.in_worktree(dir, args, LOCAL_TIMEOUT, None);
         git(&["add", "--all"]).await?;
         let staged = git(&["diff", "--cached", "--name-only"]).await?;
-        let files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        let mut files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        // git runs as the worker and reads what the job user may not: a file hard-linked into
+        // the worktree (git itself never makes one) is left out of the commit.
+        let mut linked = Vec::new();
+        for f in &files {
+            use std::os::unix::fs::MetadataExt;
+            if tokio::fs::symlink_metadata(dir.join(f)).await.is_ok_and(|m| m.is_file() && m.nlink() > 1) {
+                linked.push(f.clone());
+            }
+        }
+        for f in &linked {
+            tracing::warn!(file = %f, "a hard-linked file is not committed");
+            self.in_worktree(dir, &["rm", "--cached", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+        }
+        files.retain(|f| !linked.contains(f));
         if files.is_empty() {
             return Ok(None);
         }
@@ -415,6 +432,31 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&plain.stdout).trim(), "0");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[tokio::test]
+    async fn a_hard_linked_file_is_never_committed() {
+        let root = std::env::temp_dir().join(format!("sy-git-{}", ulid::Ulid::new()));
+        let bare = remote(&root);
+        let ws = Workspace::new(root.join("ws"), bare.to_string_lossy().into_owned(), "main".into());
+        let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
+        // GIVEN a job that links a file it should not see into its worktree, and edits a page
+        let secret = root.join("secret");
+        std::fs::write(&secret, "not for the job").unwrap();
+        std::fs::hard_link(&secret, dir.join("loot")).unwrap();
+        std::fs::write(dir.join("page.html"), "<h1>hi</h1>\n").unwrap();
+        // WHEN the worker commits the session's work
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().expect("a commit");
+        // THEN the page is in it and the linked file is not
+        assert_eq!(c.files, vec!["page.html".to_string()]);
+        let tree = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["ls-tree", "-r", "--name-only", "HEAD"])
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&tree.stdout).contains("loot"));
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -215,23 +215,24 @@ async fn store_attachments(state: &State, raw: &[u8], inbound: &mut Inbound) -> 
     if project.authorise_email(&inbound.sender, &inbound.evidence).is_err() {
         return Ok(());
     }
-    let message_id = inbound.message_id.clone().unwrap_or_default();
+    // Keys name the message by its bytes, not its Message-ID: another email that reuses the
+    // Message-ID (routing treats it as a duplicate) can never replace a stored file.
+    let email = attachments::email_digest(raw);
     let mut taken = std::collections::HashSet::new();
-    for (i, part) in attachment_parts(raw).into_iter().enumerate().take(attachments::MAX_LISTED) {
-        let mut name = attachments::safe_name(part.name.as_deref(), i);
-        if !taken.insert(name.clone()) {
-            // Two `image.png`: the job sees both.
-            name = format!("{}-{name}", i + 1);
-            taken.insert(name.clone());
-        }
+    let parts = attachment_parts(raw);
+    let over = parts.len().saturating_sub(attachments::MAX_LISTED);
+    for (i, part) in parts.into_iter().enumerate().take(attachments::MAX_LISTED) {
+        // Two `image.png`: the job sees both.
+        let name = attachments::unique_name(part.name.as_deref(), i, &mut taken);
         let content_type: String = part.content_type.chars().take(attachments::MAX_TYPE_CHARS).collect();
         let size = part.bytes.len() as u64;
+        let accepted = inbound.attachments.len();
         let refused = match &state.attachments_bucket {
             None => Some("attachments are not enabled on this deployment".to_string()),
-            Some(_) => attachments::judge(&project.attachments, &name, &content_type, &part.bytes, i),
+            Some(_) => attachments::judge(&project.attachments, &name, &content_type, &part.bytes, accepted),
         };
         if let (None, Some(bucket)) = (&refused, &state.attachments_bucket) {
-            let key = attachments::object_key(&inbound.client, &inbound.project, &message_id, i, &name);
+            let key = attachments::object_key(&inbound.client, &inbound.project, &email, i, &name);
             state
                 .s3
                 .put_object()
@@ -257,6 +258,13 @@ async fn store_attachments(state: &State, raw: &[u8], inbound: &mut Inbound) -> 
             info!(attachment = %name, size, reason = refused.as_deref().unwrap_or_default(), "attachment refused");
         }
         inbound.attachment_notes.push(AttachmentNote { name, size, refused });
+    }
+    if over > 0 {
+        inbound.attachment_notes.push(AttachmentNote {
+            name: format!("{over} more"),
+            size: 0,
+            refused: Some(format!("only the first {} attachments of an email are looked at", attachments::MAX_LISTED)),
+        });
     }
     Ok(())
 }
