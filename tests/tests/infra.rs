@@ -317,3 +317,27 @@ fn the_worker_can_only_reach_its_own_resources() {
     let env: Vec<String> = list(&c["Environment"]).iter().map(|e| text(&e["Name"])).collect();
     assert!(env.contains(&"SWITCHYARD_WORKER_ROLE_ARN".to_string()), "{env:?}");
 }
+
+#[test]
+fn a_container_that_gives_up_launching_raises_the_alarm() {
+    // Every handler that launches counts `ContainersGaveUp` under its own `Source`; the
+    // alarm must sum them all, or a give-up seen by one of them goes unnoticed.
+    let t = template();
+    let alarm = &t["Resources"]["ContainersGaveUpAlarm"]["Properties"];
+    let metrics = list(&alarm["Metrics"]);
+    let sources: BTreeSet<String> = metrics
+        .iter()
+        .filter(|m| text(&m["MetricStat"]["Metric"]["MetricName"]) == "ContainersGaveUp")
+        .map(|m| text(&m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]))
+        .collect();
+    let launchers: BTreeSet<String> =
+        ["api", "intake-email", "task-events", "reaper"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(sources, launchers);
+    let expression = metrics.iter().find(|m| !m["Expression"].is_null()).map(|m| text(&m["Expression"])).unwrap();
+    for m in metrics.iter().filter(|m| m["Expression"].is_null()) {
+        let id = text(&m["Id"]);
+        assert!(expression.contains(&id), "{id} is not in {expression}");
+    }
+    assert_eq!(text(&alarm["ComparisonOperator"]), "GreaterThanThreshold");
+    assert!(!text(&alarm["AlarmActions"]).is_empty());
+}
