@@ -14,8 +14,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_COUNT: usize = 10;
 /// Characters kept of a file name.
 pub const MAX_NAME_CHARS: usize = 100;
-/// Attachments listed in one reply, and passed to one job, at most (a work message stays
-/// small whatever the email or the project's settings).
+/// Attachments looked at in one email, and passed to one job, at most (one more note in the
+/// reply names the rest): a work message stays small whatever the email or the project says.
 pub const MAX_LISTED: usize = 20;
 /// Characters kept of a MIME type.
 pub const MAX_TYPE_CHARS: usize = 100;
@@ -110,6 +110,12 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// The last `n` characters of `s` (a file name's end says what it is).
+fn last_chars(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
+}
+
 /// A file name safe in a worktree and a shell: the last path component, letters, digits,
 /// `.`, `-`, `_` and spaces kept, no leading dot, at most [`MAX_NAME_CHARS`]; `attachment-{n}`
 /// when nothing is left. Numbered by the caller, so two `image.png` never collide.
@@ -118,7 +124,7 @@ pub fn safe_name(raw: Option<&str>, index: usize) -> String {
     let cleaned: String =
         base.chars().map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' }).collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
-    let mut name: String = cleaned.chars().rev().take(MAX_NAME_CHARS).collect::<Vec<_>>().into_iter().rev().collect();
+    let mut name = last_chars(cleaned, MAX_NAME_CHARS);
     if name.chars().all(|c| c == '_' || c == '.' || c == ' ') {
         name = format!("attachment-{}", index + 1);
     }
@@ -134,8 +140,7 @@ pub fn unique_name(raw: Option<&str>, index: usize, taken: &mut std::collections
     while taken.contains(&name) {
         let prefix = format!("{n}-");
         let keep = MAX_NAME_CHARS.saturating_sub(prefix.chars().count());
-        let tail: String = base.chars().rev().take(keep).collect::<Vec<_>>().into_iter().rev().collect();
-        name = format!("{prefix}{tail}");
+        name = format!("{prefix}{}", last_chars(&base, keep));
         n += 1;
     }
     taken.insert(name.clone());

@@ -106,8 +106,6 @@ pub struct AttachmentPart {
     pub content_type: String,
     /// Decoded contents.
     pub bytes: Vec<u8>,
-    /// Shown inline in the HTML (an image pasted into the message), not listed as a file.
-    pub inline: bool,
 }
 
 fn content_type_of(p: &mail_parser::MessagePart<'_>) -> String {
@@ -129,8 +127,6 @@ pub fn attachment_parts(raw: &[u8]) -> Vec<AttachmentPart> {
             name: p.attachment_name().map(str::to_string),
             content_type: content_type_of(p),
             bytes: p.contents().to_vec(),
-            inline: p.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"))
-                || p.content_id().is_some(),
         })
         .collect()
 }

@@ -835,11 +835,12 @@ pub fn extract(body: &str) -> Extraction {
         .map(|(i, _)| i)
         .collect();
     let (first_own, last_own) = (own_pieces.first().copied(), own_pieces.last().copied());
-    let mut kept: Vec<&str> = Vec::new();
+    // The indices of the lines kept, in order (cuts are reported by body line).
+    let mut kept_at: Vec<usize> = Vec::new();
     let forward = matches!(end, End::Forward(_));
     for (k, piece) in pieces.iter().enumerate() {
         match *piece {
-            Piece::Own(a, b) => kept.extend(&lines[a..b]),
+            Piece::Own(a, b) => kept_at.extend(a..b),
             Piece::Quote(a, b) => {
                 let leading = first_own.is_none_or(|f| k < f);
                 let trailing = last_own.is_none_or(|l| k > l) && !forward;
@@ -847,15 +848,16 @@ pub fn extract(body: &str) -> Extraction {
                     let rule = if leading { Rule::LeadingQuote } else { Rule::TrailingQuote };
                     cuts.push(Cut { rule, line: a + 1, lines: b - a, text: short(lines[a]) });
                 } else {
-                    kept.extend(&lines[a..b]);
+                    kept_at.extend(a..b);
                 }
             }
         }
     }
+    let kept: Vec<&str> = kept_at.iter().map(|&i| lines[i]).collect();
     // The sender's own text ends here; a signature can only be at its end.
     let (own_len, sig_cuts) = strip_signatures(&kept);
     for (rule, at, n) in sig_cuts {
-        cuts.push(Cut { rule, line: line_of(&lines, kept[at]) + 1, lines: n, text: short(kept[at]) });
+        cuts.push(Cut { rule, line: kept_at[at] + 1, lines: n, text: short(kept[at]) });
     }
     let mut out: Vec<&str> = kept[..own_len].to_vec();
     let history = match end {
@@ -915,12 +917,6 @@ fn fallback(lines: &[&str], pieces: &[Piece], history: usize, text: &str) -> Opt
     let chosen =
         candidates.iter().find(|c| useful(c)).or_else(|| candidates.iter().find(|c| !c.is_empty() && *c != text));
     chosen.cloned()
-}
-
-/// 0-based index of the line `needle` points into (by address), for reporting.
-fn line_of(lines: &[&str], needle: &str) -> usize {
-    let p = needle.as_ptr() as usize;
-    lines.iter().position(|l| l.as_ptr() as usize == p).unwrap_or(0)
 }
 
 /// Extracts the new text of a message body. Pure and total: any input gives a string.

@@ -82,7 +82,8 @@ impl ReplyContext {
         let skip = self.references.len().saturating_sub(limits::MAX_REFERENCES);
         self.references = self.references.iter().skip(skip).map(|r| clip(r, limits::MAX_MESSAGE_ID_CHARS)).collect();
         self.message_id = self.message_id.map(|m| clip(&m, limits::MAX_MESSAGE_ID_CHARS));
-        self.attachments.truncate(crate::attachments::MAX_LISTED);
+        // Every attachment looked at, and the one note for those past it.
+        self.attachments.truncate(crate::attachments::MAX_LISTED + 1);
         for a in &mut self.attachments {
             a.name = clip(&a.name, crate::attachments::MAX_NAME_CHARS);
             a.refused = a.refused.as_ref().map(|r| clip(r, 200));

@@ -94,6 +94,18 @@ enum At<'a> {
     Worktree { git_dir: &'a Path, work_tree: &'a Path },
 }
 
+/// A session worktree with its administrative directory found (see [`At::Worktree`]).
+struct Worktree<'a> {
+    git_dir: PathBuf,
+    work_tree: &'a Path,
+}
+
+impl Worktree<'_> {
+    async fn git(&self, args: &[&str], limit: Duration, token: Option<&str>) -> Result<String, GitError> {
+        run_git_at(At::Worktree { git_dir: &self.git_dir, work_tree: self.work_tree }, args, limit, token).await
+    }
+}
+
 /// Runs git with our fixed settings in `dir` (or without `-C` when `dir` is `None`).
 async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<String, GitError> {
     run_git_at(dir.map_or(At::Nowhere, At::Repo), args, limit, None).await
@@ -199,16 +211,9 @@ impl Workspace {
         )))
     }
 
-    /// git in the worktree at `dir`, through its administrative directory.
-    async fn in_worktree(
-        &self,
-        dir: &Path,
-        args: &[&str],
-        limit: Duration,
-        token: Option<&str>,
-    ) -> Result<String, GitError> {
-        let git_dir = self.admin_dir(dir).await?;
-        run_git_at(At::Worktree { git_dir: &git_dir, work_tree: dir }, args, limit, token).await
+    /// The worktree at `dir`, resolved once for the git calls of one operation.
+    async fn worktree<'a>(&self, dir: &'a Path) -> Result<Worktree<'a>, GitError> {
+        Ok(Worktree { git_dir: self.admin_dir(dir).await?, work_tree: dir })
     }
 
     /// The worktree directory of a session (session ids are `[a-z0-9-]`, safe as names).
@@ -287,9 +292,9 @@ impl Workspace {
             git(&repo, &["worktree", "add", "--quiet", &dir_s, branch]).await?;
             if has_remote {
                 // A checkpoint pushed by another container may be ahead of our branch.
-                let _ = self
-                    .in_worktree(&dir, &["merge", "--ff-only", "--quiet", &remote_branch], LOCAL_TIMEOUT, None)
-                    .await;
+                if let Ok(wt) = self.worktree(&dir).await {
+                    let _ = wt.git(&["merge", "--ff-only", "--quiet", &remote_branch], LOCAL_TIMEOUT, None).await;
+                }
             }
         } else {
             let base = if has_remote { remote_branch } else { format!("origin/{}", self.default_branch) };
@@ -308,22 +313,21 @@ impl Workspace {
         command: &str,
     ) -> Result<Option<Commit>, GitError> {
         let _guard = self.repo_lock.lock().await;
-        let git = |args: &'static [&'static str]| self.in_worktree(dir, args, LOCAL_TIMEOUT, None);
-        git(&["add", "--all"]).await?;
-        let staged = git(&["diff", "--cached", "--name-only"]).await?;
+        let wt = self.worktree(dir).await?;
+        wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
+        let staged = wt.git(&["diff", "--cached", "--name-only"], LOCAL_TIMEOUT, None).await?;
         let mut files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
         // git runs as the worker and reads what the job user may not: a file hard-linked into
         // the worktree (git itself never makes one) is left out of the commit.
         let mut linked = Vec::new();
         for f in &files {
-            use std::os::unix::fs::MetadataExt;
-            if tokio::fs::symlink_metadata(dir.join(f)).await.is_ok_and(|m| m.is_file() && m.nlink() > 1) {
+            if tokio::fs::symlink_metadata(dir.join(f)).await.is_ok_and(|m| crate::identity::planted_link(&m)) {
                 linked.push(f.clone());
             }
         }
         for f in &linked {
             tracing::warn!(file = %f, "a hard-linked file is not committed");
-            self.in_worktree(dir, &["rm", "--cached", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+            wt.git(&["rm", "--cached", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
         }
         files.retain(|f| !linked.contains(f));
         if files.is_empty() {
@@ -331,8 +335,8 @@ impl Workspace {
         }
         let subject: String = subject.lines().next().unwrap_or("").chars().take(72).collect();
         let message = format!("{subject}\n\nSession-Id: {session}\nCommand-Id: {command}\n");
-        self.in_worktree(dir, &["commit", "--quiet", "--no-verify", "-m", &message], LOCAL_TIMEOUT, None).await?;
-        let sha = git(&["rev-parse", "HEAD"]).await?.trim().to_string();
+        wt.git(&["commit", "--quiet", "--no-verify", "-m", &message], LOCAL_TIMEOUT, None).await?;
+        let sha = wt.git(&["rev-parse", "HEAD"], LOCAL_TIMEOUT, None).await?.trim().to_string();
         Ok(Some(Commit { sha, files }))
     }
 
@@ -346,7 +350,7 @@ impl Workspace {
         let refspec = format!("{branch}:refs/heads/{branch}");
         let push = async {
             let _guard = self.repo_lock.lock().await;
-            self.in_worktree(dir, &["push", "--quiet", "origin", &refspec], limit, self.token.as_deref()).await
+            self.worktree(dir).await?.git(&["push", "--quiet", "origin", &refspec], limit, self.token.as_deref()).await
         };
         match tokio::time::timeout(limit, push).await {
             Ok(r) => r.map(drop),

@@ -73,12 +73,11 @@ impl JobIdentity {
     /// may not touch (`/etc/shadow`, where hard-link protection is off) into its worktree
     /// must not get it handed over by the next command.
     pub fn give(&self, path: &Path) -> std::io::Result<()> {
-        use std::os::unix::fs::MetadataExt;
         let Some((uid, gid)) = self.ids else { return Ok(()) };
         let mut stack = vec![path.to_path_buf()];
         while let Some(p) = stack.pop() {
             let meta = std::fs::symlink_metadata(&p)?;
-            if meta.is_file() && meta.nlink() > 1 {
+            if planted_link(&meta) {
                 warn!(path = %p.display(), "a hard-linked file in a worktree is not handed to the job user");
                 continue;
             }
@@ -91,6 +90,13 @@ impl JobIdentity {
         }
         Ok(())
     }
+}
+
+/// A regular file with more than one hard link: git never makes one in a worktree, so it
+/// was planted by a job (a link to a file the job may not read or own).
+pub(crate) fn planted_link(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.is_file() && meta.nlink() > 1
 }
 
 /// Makes the worker process non-dumpable: its `/proc/<pid>/*` (environ above all) then
