@@ -151,6 +151,9 @@ pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
         git_token_parameter: None,
         attachments: Default::default(),
     }
+    agent: None,
+    budgets: Default::default(),
+    acknowledge_email: false,
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout`.

@@ -79,6 +79,7 @@ fn succeeded(r: &RouteOutcome, reply_to: Option<&str>) -> Response {
             ..Default::default()
         },
         superseded_by: None,
+        agent: None,
     }
 }
 
@@ -478,6 +479,9 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
         reply: None,
         attachments: Vec::new(),
         instruction_fallback: false,
+        agent: None,
+        progress: Vec::new(),
+        webhook: None,
     };
     let append = AppendCommand {
         new_session: None,
@@ -506,6 +510,9 @@ async fn an_sdk_retry_of_a_committed_append_is_not_a_duplicate() -> anyhow::Resu
         source: Source::Email,
         created_ms: 1,
         last_activity_ms: 1,
+        agent_conversation: None,
+        webhook_url: None,
+        api_key: None,
     };
     env.store().put(&item).await?;
     assert!(matches!(env.store().append_command(&append).await?, AppendOutcome::Appended));

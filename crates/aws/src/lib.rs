@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod queues;
 pub mod store;
 pub mod subscriptions;
+pub mod webhooks;
 
 pub use clients::{CallCounter, Clients};
 pub use error::AwsError;

@@ -187,6 +187,9 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
         secrets: Default::default(),
         git_token_parameter: None,
         attachments: Default::default(),
+        agent: None,
+        budgets: Default::default(),
+        acknowledge_email: false,
     })
     .await?;
 

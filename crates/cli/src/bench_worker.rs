@@ -118,6 +118,9 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
         secrets: Default::default(),
         git_token_parameter: None,
         attachments: Default::default(),
+        agent: None,
+        budgets: Default::default(),
+        acknowledge_email: false,
     })
     .await?;
     let b = Bench { o, queues, marks: marks.clone() };

@@ -156,6 +156,9 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
             secrets: Default::default(),
             git_token_parameter: None,
             attachments: Default::default(),
+            agent: None,
+            budgets: Default::default(),
+            acknowledge_email: false,
         })
         .await?;
     let mut rng = Rng::seeded();

@@ -165,6 +165,9 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
             secrets: Default::default(),
             git_token_parameter: None,
             attachments: Default::default(),
+            agent: None,
+            budgets: Default::default(),
+            acknowledge_email: true,
         })
         .await?;
     d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));

@@ -303,6 +303,9 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
                 secrets: Default::default(),
                 git_token_parameter: None,
                 attachments: Default::default(),
+                agent: None,
+                budgets: Default::default(),
+                acknowledge_email: false,
             })
             .await?;
     }

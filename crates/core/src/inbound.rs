@@ -57,6 +57,9 @@ pub struct Inbound {
     pub attachments: Vec<crate::attachments::AttachmentRef>,
     /// What the reply says of every attachment of the email.
     pub attachment_notes: Vec<crate::attachments::AttachmentNote>,
+    /// API: where a new session's final outcomes are POSTed, and the key (its `pk`) whose
+    /// webhook secret signs them.
+    pub webhook: Option<(String, String)>,
 }
 
 /// A parsed email and its normalised inbound.
@@ -153,6 +156,7 @@ fn build(parsed: ParsedEmail, address: ProjectAddress, evidence: SenderEvidence)
         instruction_fallback: parsed.instruction_fallback,
         attachments: Vec::new(),
         attachment_notes: Vec::new(),
+        webhook: None,
     };
     EmailInbound { parsed, inbound }
 }

@@ -1,6 +1,7 @@
 //! `switchyard-core`: the pure domain of Switchyard. No I/O lives here.
 //!
 //! Layout:
+//! - [`agent`]: coding agent CLIs: command lines, their output read as progress, webhooks' signature.
 //! - [`ids`]: identifiers and naming (`ContainerId`, `ThreadId`, `SessionId`, queue names).
 //! - [`email`]: raw MIME → [`email::ParsedEmail`] via `mail-parser`.
 //! - [`inbound`]: a trigger normalised for routing.
@@ -16,6 +17,7 @@
 //! - [`status`]: session and command statuses, error codes, and the allowed command moves.
 //! - [`plan`]: routing and job-outcome decisions, as pure functions of what was read.
 
+pub mod agent;
 pub mod attachments;
 pub mod container;
 pub mod email;

@@ -237,7 +237,7 @@ pub struct Timings {
 
 /// A message on a container's `out` queue: one command's final outcome, to be recorded
 /// (if the worker could not) and answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     /// The session of the command (also the FIFO group: replies keep their order).
     pub session: SessionId,
@@ -263,6 +263,10 @@ pub struct Response {
     pub reply: ReplyContext,
     /// The newer command that superseded this one (interrupted only).
     pub superseded_by: Option<CommandId>,
+    /// What the coding agent reported (agent projects only): its own summary, cost, tokens
+    /// and conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::agent::AgentReport>,
 }
 
 #[derive(Serialize, Deserialize)]

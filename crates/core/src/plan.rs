@@ -107,7 +107,7 @@ pub struct SessionFacts {
 }
 
 /// Everything [`plan_route`] decides for one inbound.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RoutePlan<'p> {
     /// The project the inbound is for (checked to exist).
     pub project: &'p ProjectConfig,
@@ -202,8 +202,8 @@ pub enum JobEnd {
     Exited(Option<i32>),
     /// Stopped on request (see [`StopReason`]).
     Interrupted,
-    /// Ran past the project's maximum run time.
-    TimedOut,
+    /// Stopped by one of the project's limits (the work so far is committed).
+    Limit(crate::agent::Limit),
 }
 
 /// Why a running job is being stopped early.
@@ -293,13 +293,23 @@ pub fn outcome_of(
                 subject: format!("switchyard: interrupted {command}"),
             }
         }
-        (JobEnd::TimedOut, _) => fin(
-            Outcome::Failed,
-            Some(ErrorCode::Timeout),
-            None,
-            Some(format!("job ran past {max_run_secs} s")),
-            format!("switchyard: timed out {command}"),
-        ),
+        (JobEnd::Limit(limit), _) => {
+            use crate::agent::Limit;
+            let (code, why, name) = match limit {
+                Limit::WallClock => (ErrorCode::Timeout, format!("job ran past {max_run_secs} s"), "time limit"),
+                Limit::Inactivity => {
+                    (ErrorCode::Inactive, "job printed nothing for the inactivity limit".to_string(), "inactivity limit")
+                }
+                Limit::Cost => (ErrorCode::CostLimit, "the agent's cost passed the cost cap".to_string(), "cost cap"),
+            };
+            fin(
+                Outcome::Failed,
+                Some(code),
+                Some(format!("stopped by the project's {name}: {why}; the work so far is saved as a checkpoint commit")),
+                Some(why),
+                format!("switchyard: checkpoint {command} ({name})"),
+            )
+        }
         (JobEnd::Exited(code), _) => fin(
             Outcome::Failed,
             Some(ErrorCode::JobExit),
@@ -341,6 +351,7 @@ mod tests {
             instruction_fallback: false,
             attachments: Vec::new(),
             attachment_notes: Vec::new(),
+            webhook: None,
         }
     }
 
@@ -455,7 +466,9 @@ mod tests {
             (JobEnd::Exited(Some(0)), Some(newer.clone()), Some((Outcome::Succeeded, None))),
             (JobEnd::Exited(Some(2)), None, Some((Outcome::Failed, Some(ErrorCode::JobExit)))),
             (JobEnd::Exited(None), None, Some((Outcome::Failed, Some(ErrorCode::JobExit)))),
-            (JobEnd::TimedOut, None, Some((Outcome::Failed, Some(ErrorCode::Timeout)))),
+            (JobEnd::Limit(crate::agent::Limit::WallClock), None, Some((Outcome::Failed, Some(ErrorCode::Timeout)))),
+            (JobEnd::Limit(crate::agent::Limit::Inactivity), None, Some((Outcome::Failed, Some(ErrorCode::Inactive)))),
+            (JobEnd::Limit(crate::agent::Limit::Cost), None, Some((Outcome::Failed, Some(ErrorCode::CostLimit)))),
             (JobEnd::Interrupted, Some(newer), Some((Outcome::Interrupted, None))),
             (JobEnd::Interrupted, None, Some((Outcome::Interrupted, None))),
             (JobEnd::Interrupted, Some(StopReason::Cancelled), Some((Outcome::Cancelled, None))),
@@ -485,7 +498,7 @@ mod tests {
             panic!("final")
         };
         assert_eq!(subject, "switchyard: make it blue");
-        let JobVerdict::Final { error, .. } = outcome_of(JobEnd::TimedOut, None, &c, "i", 60) else { panic!("final") };
+        let JobVerdict::Final { error, .. } = outcome_of(JobEnd::Limit(crate::agent::Limit::WallClock), None, &c, "i", 60) else { panic!("final") };
         assert_eq!(error.as_deref(), Some("job ran past 60 s"));
     }
 }

@@ -16,7 +16,7 @@ pub enum InterruptScope {
 }
 
 /// A project: one repository of a client, with who may ask and what runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectConfig {
     /// Client slug.
     pub client: String,
@@ -58,6 +58,20 @@ pub struct ProjectConfig {
     /// Which email attachments reach the job (size, count, types).
     #[serde(default)]
     pub attachments: crate::attachments::AttachmentPolicy,
+    /// A coding agent CLI run instead of `job_command` (`None`: the command runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<crate::agent::AgentConfig>,
+    /// Limits besides `max_run_secs`: inactivity and cost.
+    #[serde(default)]
+    pub budgets: crate::agent::Budgets,
+    /// Answer an email at once ("working on it", with the session and branch) before the
+    /// job's reply (on by default).
+    #[serde(default = "yes")]
+    pub acknowledge_email: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A project's secrets are named wrongly.

@@ -163,6 +163,10 @@ pub enum ErrorCode {
     Spawn,
     /// The job ran past the project's time limit.
     Timeout,
+    /// The job printed nothing for the project's inactivity limit.
+    Inactive,
+    /// The agent's reported cost passed the project's cost cap.
+    CostLimit,
     /// The job exited with a non-zero status or was killed by a signal.
     JobExit,
     /// The job stopped its container every time it ran (attempts exhausted).
@@ -178,11 +182,13 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    const KNOWN: [Self; 9] = [
+    const KNOWN: [Self; 11] = [
         Self::Git,
         Self::GitPush,
         Self::Spawn,
         Self::Timeout,
+        Self::Inactive,
+        Self::CostLimit,
         Self::JobExit,
         Self::Crashed,
         Self::Dlq,
@@ -197,6 +203,8 @@ impl ErrorCode {
             Self::GitPush => "git_push",
             Self::Spawn => "spawn",
             Self::Timeout => "timeout",
+            Self::Inactive => "inactive",
+            Self::CostLimit => "cost_limit",
             Self::JobExit => "job_exit",
             Self::Crashed => "crashed",
             Self::Dlq => "dlq",

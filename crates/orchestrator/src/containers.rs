@@ -174,6 +174,7 @@ impl Orchestrator {
                         timings: Timings::default(),
                         reply: w.reply,
                         superseded_by: None,
+                        agent: None,
                     };
                     let out = OutgoingMessage {
                         group: w.session.to_string(),

@@ -86,6 +86,12 @@ fn about_the_email(reply: &ReplyContext) -> Vec<String> {
     lines
 }
 
+/// One line on what the coding agent used: turns, tokens, cost.
+fn agent_line(a: &switchyard_core::agent::AgentReport) -> String {
+    let cost = a.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default();
+    format!("Agent: {} ({} turns, {} tokens in, {} out{cost})", a.kind, a.turns, a.input_tokens, a.output_tokens)
+}
+
 /// Builds the text and HTML bodies of a reply.
 pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     let mut text = format!("{}\n\n", headline(r));
@@ -101,6 +107,9 @@ pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     }
     if let Some(c) = &r.commit {
         text.push_str(&format!("Commit: {c} on branch {branch}\n\n"));
+    }
+    if let Some(a) = &r.agent {
+        text.push_str(&format!("{}\n\n", agent_line(a)));
     }
     let about = about_the_email(&r.reply);
     for line in &about {
@@ -162,6 +171,9 @@ impl Orchestrator {
             _ => None,
         };
         let r = stored.as_ref().unwrap_or(r);
+        if r.reply.to.is_empty() {
+            self.send_webhook(r).await?;
+        }
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
             return Ok(Responded::quiet(recorded));
         };
@@ -226,6 +238,114 @@ impl Orchestrator {
         })
     }
 
+    /// The signed webhook of an API session's outcome, if the session asked for one: at most
+    /// once per outcome (claimed on the command first), retried with back-off inside this
+    /// call, and how it went recorded on the command. A failed delivery is not retried later.
+    async fn send_webhook(&self, r: &Response) -> Result<(), RouteError> {
+        let Some(session) = self.store.get_session(&r.session).await? else { return Ok(()) };
+        let (Some(url), Some(key_pk)) = (session.webhook_url.as_deref(), session.api_key.as_deref()) else {
+            return Ok(());
+        };
+        let key: Option<switchyard_aws::store::ApiKeyItem> = self.store.get(key_pk, switchyard_aws::store::META).await?;
+        let Some(secret) = key.and_then(|k| k.webhook_secret) else {
+            warn!("the session's API key is gone or has no webhook secret; no webhook");
+            return Ok(());
+        };
+        if !self.store.claim_webhook(&r.session, r.seq).await? {
+            return Ok(());
+        }
+        let body = serde_json::json!({
+            "event": "command.finished",
+            "session": r.session,
+            "command_id": r.command_id,
+            "seq": r.seq,
+            "outcome": r.outcome.as_str(),
+            "summary": r.summary,
+            "commit": r.commit,
+            "branch": session.branch,
+            "files_changed": r.files_changed,
+            "error_code": r.error_code,
+            "error_message": r.error_message,
+            "agent": r.agent,
+        })
+        .to_string();
+        let delivery_id = format!("{}.{}", r.command_id.as_str().to_ascii_lowercase(), r.outcome.as_str());
+        let outcome = switchyard_aws::webhooks::deliver(url, secret.as_bytes(), &delivery_id, body.as_bytes()).await;
+        match &outcome {
+            switchyard_aws::webhooks::Delivery::Delivered(_) => info!(delivery = %delivery_id, "webhook delivered"),
+            switchyard_aws::webhooks::Delivery::Failed(why) => {
+                warn!(delivery = %delivery_id, error = %why, "webhook not delivered");
+                switchyard_aws::metrics::count("WebhooksFailed");
+            }
+        }
+        self.store.set_webhook_status(&r.session, r.seq, &outcome.describe()).await?;
+        Ok(())
+    }
+
+    /// The immediate "working on it" email for a newly routed email instruction (unless the
+    /// project turns it off): session, branch, where it stands. Threaded like every reply
+    /// (same From/Reply-To, `[#thread]` subject, References), and its Message-ID is a thread
+    /// alias, so answering the acknowledgement continues the session too.
+    pub async fn acknowledge(
+        &self,
+        mailer: &Mailer,
+        inbound: &switchyard_core::inbound::Inbound,
+        o: &crate::RouteOutcome,
+    ) -> Result<Option<Vec<u8>>, RouteError> {
+        if o.status != crate::route::RouteStatus::New {
+            return Ok(None);
+        }
+        let project = self.get_project(&inbound.client, &inbound.project).await?;
+        if !project.is_some_and(|p| p.acknowledge_email) {
+            return Ok(None);
+        }
+        let Some(command) = self.store.get_command(&o.session, o.seq).await? else { return Ok(None) };
+        let Some(reply) = command.reply else { return Ok(None) };
+        let Some(from) = reply.reply_address.as_deref().filter(|_| !reply.to.is_empty()) else { return Ok(None) };
+        let position = if o.launched {
+            "A container is starting for you; the work begins as soon as it is up (usually within a minute).".to_string()
+        } else {
+            let active = self.store.get_container(&o.container).await?.map_or(0, |c| c.active_jobs);
+            match active {
+                0 => "Your container is up; the work begins now.".to_string(),
+                n => format!("Your container is running {n} job(s); this one is queued behind them (a newer instruction in the same session interrupts the older one)."),
+            }
+        };
+        let text = format!(
+            "Working on it.\n\nSession: {}\nBranch: {}\nInstruction {} of this session.\n{position}\n\nYou will get another email when it is done. Reply to this email to add to or change the instruction.\n",
+            o.session, o.branch, o.seq
+        );
+        let thread = o.session.thread();
+        let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
+        let message_id = format!("{}.ack@{domain}", o.command_id.as_str().to_ascii_lowercase());
+        let mut builder = MessageBuilder::new()
+            .from(("Switchyard", from))
+            .to(reply.to.as_str())
+            .reply_to(from)
+            .subject(reply_subject(&reply.subject, thread.as_str()))
+            .message_id(message_id.as_str())
+            .text_body(text);
+        if let Some(m) = &reply.message_id {
+            builder = builder.in_reply_to(m.as_str());
+        }
+        if !reply.references.is_empty() {
+            builder = builder.references(reply.references.as_slice());
+        }
+        let raw = match builder.write_to_vec() {
+            Ok(raw) => raw,
+            Err(e) => {
+                warn!(error = %e, "acknowledgement could not be built");
+                return Ok(None);
+            }
+        };
+        let ses_id = mailer.send_raw(from, &reply.to, raw.clone()).await?;
+        let mut aliases = vec![message_id];
+        aliases.extend(mailer.ses_message_ids(&ses_id));
+        self.store.put_aliases(o.session.client(), &thread, &aliases).await?;
+        info!(to = %reply.to, session = %o.session, "acknowledgement sent");
+        Ok(Some(raw))
+    }
+
     /// Handles one message from a container's DLQ. A work message (the worker could not
     /// process it) is answered as failed; a response (its reply kept failing) is recorded
     /// as an outcome whose reply was not delivered. Nothing here is retried forever.
@@ -256,6 +376,7 @@ impl Orchestrator {
             timings: Timings { received_ms: now, started_ms: 0, finished_ms: now },
             reply: work.reply,
             superseded_by: None,
+            agent: None,
         };
         self.respond(mailer, &r).await
     }

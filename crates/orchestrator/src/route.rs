@@ -284,6 +284,9 @@ fn new_command(
             source: inbound.source,
             created_ms: now,
             last_activity_ms: now,
+            agent_conversation: None,
+            webhook_url: inbound.webhook.as_ref().map(|w| w.0.clone()),
+            api_key: inbound.webhook.as_ref().map(|w| w.1.clone()),
         },
     });
     AppendCommand {
@@ -316,6 +319,9 @@ fn new_command(
             reply: Some(reply_context(inbound, user, thread)),
             attachments: inbound.attachments.iter().take(switchyard_core::attachments::MAX_LISTED).cloned().collect(),
             instruction_fallback: inbound.instruction_fallback,
+            agent: None,
+            progress: Vec::new(),
+            webhook: None,
         },
         idempotency_pk: idempotency_pk(&plan.idempotency.0, &plan.idempotency.1),
         aliases: inbound.message_id.iter().map(|m| msgid_pk(client, m)).collect(),

@@ -115,6 +115,7 @@ impl Orchestrator {
             key_prefix: secret.chars().take(KEY_PREFIX_CHARS).collect(),
             created_ms: switchyard_aws::now_ms(),
             revoked_ms: None,
+            webhook_secret: Some(format!("whsec_{}{}{}", random(), random(), random())),
         };
         self.store.put(&item).await?;
         Ok(secret)

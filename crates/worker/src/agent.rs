@@ -321,6 +321,13 @@ impl Agent {
             if let Err(e) = sh.workspace.remove(session.as_str()).await {
                 warn!(session = %session, error = %e, "worktree not removed");
             }
+            // The agent's configuration and transcripts of a closed session go with it.
+            let state = crate::coding::state_dir(&sh.cfg.workspace, &session);
+            if let Err(e) = tokio::fs::remove_dir_all(&state).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warn!(session = %session, error = %e, "agent state not removed");
+                }
+            }
         });
     }
 

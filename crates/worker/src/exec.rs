@@ -15,6 +15,7 @@ use std::time::Duration;
 use switchyard_aws::queues::{OutgoingMessage, Queues, Received};
 use switchyard_aws::store::{CommandItem, CommandUpdate, Finished, Store};
 use switchyard_aws::AwsError;
+use switchyard_core::agent::AgentEvent;
 use switchyard_core::ids::{CommandId, SessionId};
 use switchyard_core::messages::{bounded_files, bounded_text, encode, Outcome, Response, Timings, Work};
 pub use switchyard_core::plan::StopReason;
@@ -193,6 +194,7 @@ fn blank(work: &Work) -> Response {
         timings: Timings { received_ms: switchyard_aws::now_ms(), ..Timings::default() },
         reply: work.reply.clone(),
         superseded_by: None,
+        agent: None,
     }
 }
 
@@ -243,31 +245,32 @@ async fn run_command(
         Ok(ready) => ready,
         Err(f) => return finish(sh, work, f.applied(response)).await,
     };
-    let spec = JobSpec {
-        identity: &sh.identity,
-        secrets: &sh.secrets,
-        command: &sh.project.job_command,
-        instruction: &work.instruction,
-        instruction_file: &instruction_file,
-        attachments: &attachments,
-        session: work.session.as_str(),
-        command_id: work.command_id.as_str(),
-        branch: &work.branch,
-        max_run: Duration::from_secs(sh.project.max_run_secs.max(1)),
-        grace: sh.cfg.grace,
-        max_output: sh.cfg.max_output_bytes,
+    let agent = sh.project.agent.clone();
+    let mut first = true;
+    let (result, report) = loop {
+        let run = run_job(sh, work, &dir, &instruction_file, &attachments, agent.as_ref(), first, interrupt.clone()).await;
+        match run {
+            // The conversation to resume is gone (a new task's empty disk): once more, new.
+            (Ok(_), Some(r)) if r.resume_missing && first => {
+                info!(session = %work.session, "the agent's conversation is gone; starting a new one");
+                if let Err(e) = sh.store.set_conversation(&work.session, None).await {
+                    warn!(session = %work.session, error = %e, "conversation not forgotten");
+                }
+                first = false;
+            }
+            other => break other,
+        }
     };
-    let result = job::run(&spec, &dir, interrupt).await;
     let _ = tokio::fs::remove_file(&instruction_file).await;
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let f = Failure::new(ErrorCode::Spawn, &e, "the job command could not start");
+    let (result, report) = match (result, report) {
+        (Ok(r), report) => (r, report),
+        (Err(e), _) => {
+            let f = Failure::new(ErrorCode::Spawn, &e, "the job could not start");
             return finish(sh, work, f.applied(response)).await;
         }
     };
     let stop = reason.lock().ok().and_then(|r| r.clone());
-    let max_run = spec.max_run.as_secs();
+    let max_run = sh.project.max_run_secs.max(1);
     let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
     let JobVerdict::Final { outcome, code, note, error, superseded_by, subject } = verdict else {
         return checkpoint(sh, work, &dir).await;
@@ -276,9 +279,124 @@ async fn run_command(
     response.error_code = code;
     response.error_message = error;
     response.superseded_by = superseded_by;
-    response.summary = note.unwrap_or_else(|| bounded_text(result.output.trim()));
+    // What the user reads: the agent's own words, else the output's tail; a limit says so
+    // first.
+    let words = match &report {
+        Some(r) if !r.summary.trim().is_empty() => r.summary.trim().to_string(),
+        _ => bounded_text(result.output.trim()),
+    };
+    response.summary = match (note, result.end) {
+        (Some(note), job::JobEnd::Limit(_)) if !words.is_empty() => bounded_text(&format!("{note}\n\n{words}")),
+        (Some(note), _) => note,
+        (None, _) => words,
+    };
+    response.agent = report;
     let response = save_work(sh, work, &dir, &subject, response).await;
     finish(sh, work, response).await
+}
+
+type JobRun = (Result<job::JobResult, job::SpawnError>, Option<switchyard_core::agent::AgentReport>);
+
+/// Runs the job once: the project's command, or its coding agent (resuming the session's
+/// conversation when `resume`), recording the agent's progress as it goes.
+#[allow(clippy::too_many_arguments)] // the pieces `run_command` has prepared
+async fn run_job(
+    sh: &Shared,
+    work: &Work,
+    dir: &Path,
+    instruction_file: &Path,
+    attachments: &[String],
+    agent: Option<&switchyard_core::agent::AgentConfig>,
+    resume: bool,
+    interrupt: watch::Receiver<bool>,
+) -> JobRun {
+    let mut spec = JobSpec {
+        identity: &sh.identity,
+        secrets: &sh.secrets,
+        program: job::Program::Shell(&sh.project.job_command),
+        extra_env: &[],
+        inactivity: sh.project.budgets.inactivity_secs.map(Duration::from_secs),
+        instruction: &work.instruction,
+        instruction_file,
+        attachments,
+        session: work.session.as_str(),
+        command_id: work.command_id.as_str(),
+        branch: &work.branch,
+        max_run: Duration::from_secs(sh.project.max_run_secs.max(1)),
+        grace: sh.cfg.grace,
+        max_output: sh.cfg.max_output_bytes,
+    };
+    let Some(agent) = agent else {
+        return (job::run(&spec, dir, interrupt, &mut |_| false).await, None);
+    };
+    let Some(program) = crate::coding::find_program(agent.kind.program()) else {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the {} CLI ({}) is not installed in this worker", agent.kind.as_str(), agent.kind.program()),
+        );
+        return (Err(job::SpawnError(e)), None);
+    };
+    let conversation = if resume {
+        match sh.store.get_session(&work.session).await {
+            Ok(s) => s.and_then(|s| s.agent_conversation),
+            Err(e) => {
+                warn!(session = %work.session, error = %e, "conversation not read; starting a new one");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
+    if let Err(e) = std::fs::create_dir_all(&state).and_then(|()| sh.identity.give(&state)) {
+        return (Err(job::SpawnError(e)), None);
+    }
+    let state_str = state.to_string_lossy().into_owned();
+    let input = switchyard_core::agent::RunInput {
+        instruction: &work.instruction,
+        resume: conversation.as_deref(),
+        state_dir: &state_str,
+        attachments,
+    };
+    let invocation = agent.invocation(&input);
+    let program = program.to_string_lossy().into_owned();
+    spec.program = job::Program::Exec(&program, &invocation.args);
+    spec.extra_env = &invocation.env;
+    let mut reader = agent.reader(conversation.as_deref(), &state_str);
+    let recorder =
+        crate::coding::Recorder::start(sh.store.clone(), work.session.clone(), work.seq, Arc::new(sh.redactor.clone()));
+    let cap = sh.project.budgets.max_cost_usd;
+    let mut saved: Option<String> = conversation.clone();
+    let mut on_line = |line: &str| {
+        let mut stop = false;
+        for event in reader.line(line) {
+            match event {
+                AgentEvent::Progress { kind, text } => recorder.push(kind, text),
+                AgentEvent::Cost(c) => {
+                    recorder.push("cost", format!("cost so far: ${c:.4}"));
+                    stop |= cap.is_some_and(|cap| c > cap);
+                }
+                // Saved at once: an interrupted or stopped command's conversation is
+                // resumed by the next one too.
+                AgentEvent::Conversation(id) if saved.as_deref() != Some(id.as_str()) => {
+                    saved = Some(id.clone());
+                    let (store, session) = (sh.store.clone(), work.session.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = store.set_conversation(&session, Some(&id)).await {
+                            warn!(session = %session, error = %e, "conversation not saved");
+                        }
+                    });
+                }
+                AgentEvent::Conversation(_) | AgentEvent::Final(_) => {}
+            }
+        }
+        stop
+    };
+    let result = job::run(&spec, dir, interrupt, &mut on_line).await;
+    recorder.finish().await;
+    let tail = result.as_ref().map(|r| r.output.clone()).unwrap_or_default();
+    let report = reader.finish(&tail);
+    (result, Some(report))
 }
 
 /// The checks before a job runs: cancelled, superseded, already started by a newer seq,

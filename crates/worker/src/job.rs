@@ -19,8 +19,13 @@ pub struct JobSpec<'a> {
     pub identity: &'a crate::identity::JobIdentity,
     /// The project's secrets (environment variables of the job only).
     pub secrets: &'a [(String, String)],
-    /// `sh -c` command.
-    pub command: &'a str,
+    /// What runs.
+    pub program: Program<'a>,
+    /// Variables of the job's environment besides the worker's own (an agent's state
+    /// directory, its provider's address).
+    pub extra_env: &'a [(String, String)],
+    /// Stop a job that prints nothing for this long.
+    pub inactivity: Option<Duration>,
     /// Instruction (on stdin).
     pub instruction: &'a str,
     /// The same instruction in a file (`SWITCHYARD_INSTRUCTION_FILE`): an environment string
@@ -44,6 +49,49 @@ pub struct JobSpec<'a> {
 }
 
 pub use switchyard_core::plan::JobEnd;
+use switchyard_core::agent::Limit;
+
+/// What a job runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Program<'a> {
+    /// The project's `job_command`, with `sh -c`.
+    Shell(&'a str),
+    /// A coding agent CLI: the executable and its arguments, no shell.
+    Exec(&'a str, &'a [String]),
+}
+
+/// Longest output line handed to the line reader (a longer one is cut there).
+const MAX_LINE: usize = 4 * 1024 * 1024;
+
+/// Splits a stream's chunks into lines for the reader; `true` from the reader stops the job.
+struct Lines {
+    partial: [Vec<u8>; 2],
+}
+
+impl Lines {
+    fn feed(&mut self, stream: usize, chunk: &[u8], reader: &mut (dyn FnMut(&str) -> bool + Send)) -> bool {
+        let buf = &mut self.partial[stream];
+        let mut stop = false;
+        for b in chunk {
+            if *b == b'\n' {
+                stop |= reader(&String::from_utf8_lossy(buf));
+                buf.clear();
+            } else if buf.len() < MAX_LINE {
+                buf.push(*b);
+            }
+        }
+        stop
+    }
+
+    fn flush(&mut self, reader: &mut (dyn FnMut(&str) -> bool + Send)) {
+        for buf in &mut self.partial {
+            if !buf.is_empty() {
+                reader(&String::from_utf8_lossy(buf));
+                buf.clear();
+            }
+        }
+    }
+}
 
 /// The result of a job.
 #[derive(Debug, Clone)]
@@ -57,7 +105,7 @@ pub struct JobResult {
 /// A job could not be started.
 #[derive(Debug, thiserror::Error)]
 #[error("job could not start: {0}")]
-pub struct SpawnError(#[from] std::io::Error);
+pub struct SpawnError(#[from] pub std::io::Error);
 
 fn signal_group(pid: Option<u32>, sig: Signal) {
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
@@ -66,11 +114,13 @@ fn signal_group(pid: Option<u32>, sig: Signal) {
     }
 }
 
-/// Runs a job until it exits, times out, or `interrupt` turns true.
+/// Runs a job until it exits, hits a limit, or `interrupt` turns true. Every line of its
+/// output goes to `reader`, which stops the job (cost cap) by answering `true`.
 pub async fn run(
     spec: &JobSpec<'_>,
     dir: &Path,
     mut interrupt: watch::Receiver<bool>,
+    reader: &mut (dyn FnMut(&str) -> bool + Send),
 ) -> Result<JobResult, SpawnError> {
     let mut vars: Vec<(&str, String)> = vec![
         ("SWITCHYARD_INSTRUCTION_FILE", spec.instruction_file.to_string_lossy().into_owned()),
@@ -79,11 +129,23 @@ pub async fn run(
         ("SWITCHYARD_BRANCH", spec.branch.to_string()),
         ("SWITCHYARD_ATTACHMENTS", spec.attachments.join("\n")),
     ];
+    vars.extend(spec.extra_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
     vars.extend(spec.secrets.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let env = spec.identity.environment(&vars);
-    let mut cmd = Command::new("sh");
+    let mut cmd = match spec.program {
+        Program::Shell(command) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(command);
+            c
+        }
+        Program::Exec(program, args) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    };
     // Nothing of the worker's environment reaches the job but the allow-list.
-    cmd.arg("-c").arg(spec.command).current_dir(dir).env_clear().envs(env);
+    cmd.current_dir(dir).env_clear().envs(env);
     if let Some((uid, gid)) = spec.identity.ids {
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
@@ -102,19 +164,20 @@ pub async fn run(
             let _ = stdin.write_all(text.as_bytes()).await;
         });
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
-    for mut pipe in [
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<u8>)>(64);
+    for (stream, mut pipe) in [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         child.stderr.take().map(|p| Box::new(p) as _),
     ]
     .into_iter()
-    .flatten()
+    .enumerate()
+    .filter_map(|(i, p)| p.map(|p| (i, p)))
     {
         let tx = tx.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 8192];
             while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 || tx.send(buf[..n].to_vec()).await.is_err() {
+                if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
                     break;
                 }
             }
@@ -123,21 +186,38 @@ pub async fn run(
     drop(tx);
     let max = spec.max_output.max(1024);
     let mut output: Vec<u8> = Vec::new();
-    let keep = |chunk: Vec<u8>, output: &mut Vec<u8>| {
-        output.extend_from_slice(&chunk);
+    let keep = |chunk: &[u8], output: &mut Vec<u8>| {
+        output.extend_from_slice(chunk);
         if output.len() > max {
             let cut = output.len() - max;
             output.drain(..cut);
         }
     };
+    let mut lines = Lines { partial: [Vec::new(), Vec::new()] };
     let deadline = tokio::time::sleep(spec.max_run);
     tokio::pin!(deadline);
+    // Far in the future when there is no inactivity limit.
+    let quiet_for = spec.inactivity.unwrap_or(Duration::from_secs(365 * 24 * 3600));
+    let quiet = tokio::time::sleep(quiet_for);
+    tokio::pin!(quiet);
     let mut ending: Option<JobEnd> = None;
     let mut kill_at: Option<tokio::time::Instant> = None;
+    let stop_for = |end: JobEnd, ending: &mut Option<JobEnd>, kill_at: &mut Option<tokio::time::Instant>| {
+        *ending = Some(end);
+        signal_group(pid, Signal::SIGINT);
+        *kill_at = Some(tokio::time::Instant::now() + spec.grace);
+    };
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.ok(),
-            Some(chunk) = rx.recv() => keep(chunk, &mut output),
+            Some((stream, chunk)) = rx.recv() => {
+                keep(&chunk, &mut output);
+                quiet.as_mut().reset(tokio::time::Instant::now() + quiet_for);
+                if lines.feed(stream, &chunk, reader) && ending.is_none() {
+                    stop_for(JobEnd::Limit(Limit::Cost), &mut ending, &mut kill_at);
+                }
+            }
+            _ = &mut quiet, if ending.is_none() => stop_for(JobEnd::Limit(Limit::Inactivity), &mut ending, &mut kill_at),
             changed = interrupt.changed(), if ending.is_none() => {
                 if changed.is_err() || *interrupt.borrow() {
                     ending = Some(JobEnd::Interrupted);
@@ -145,11 +225,7 @@ pub async fn run(
                     kill_at = Some(tokio::time::Instant::now() + spec.grace);
                 }
             }
-            _ = &mut deadline, if ending.is_none() => {
-                ending = Some(JobEnd::TimedOut);
-                signal_group(pid, Signal::SIGINT);
-                kill_at = Some(tokio::time::Instant::now() + spec.grace);
-            }
+            _ = &mut deadline, if ending.is_none() => stop_for(JobEnd::Limit(Limit::WallClock), &mut ending, &mut kill_at),
             _ = async { if let Some(t) = kill_at { tokio::time::sleep_until(t).await } else { std::future::pending().await } } => {
                 signal_group(pid, Signal::SIGKILL);
                 kill_at = None;
@@ -157,9 +233,11 @@ pub async fn run(
         }
     };
     // Whatever the pipes still hold (bounded: the group is gone).
-    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-        keep(chunk, &mut output);
+    while let Ok(Some((stream, chunk))) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+        keep(&chunk, &mut output);
+        lines.feed(stream, &chunk, reader);
     }
+    lines.flush(reader);
     // Children of the job that outlived it must not keep writing to the worktree.
     signal_group(pid, Signal::SIGKILL);
     let end = ending.unwrap_or(JobEnd::Exited(status.and_then(|s| s.code())));

@@ -11,6 +11,7 @@
 //! - [`local`]: the local launcher (worker processes instead of ECS tasks).
 
 pub mod agent;
+pub mod coding;
 pub mod config;
 pub mod exec;
 pub mod git;

@@ -5,6 +5,7 @@
 //! | POST | `/v1/sessions` | new session + first instruction (202) |
 //! | POST | `/v1/sessions/{id}/messages` | follow-up (202) |
 //! | GET | `/v1/sessions/{id}` | status, commands, outcomes |
+//! | GET | `/v1/sessions/{id}/events` | progress and outcomes as server-sent events |
 //! | POST | `/v1/sessions/{id}/interrupt` | interrupt the running job (202) |
 //! | DELETE | `/v1/sessions/{id}` | close the session (202) |
 //! | GET | `/v1/containers` | containers of the key's client (operator scope) |
@@ -45,6 +46,9 @@ struct NewSession {
     instruction: String,
     #[serde(default)]
     subject: Option<String>,
+    /// Where every final outcome of the session is POSTed, signed with the key's secret.
+    #[serde(default)]
+    webhook_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +143,7 @@ fn accepted(r: &RouteOutcome) -> Result<Response<Body>, Problem> {
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one per field of the inbound the API fills in
 async fn route(
     state: &State,
     key: &ApiKeyItem,
@@ -147,6 +152,7 @@ async fn route(
     session: Option<SessionId>,
     subject: String,
     instruction: String,
+    webhook: Option<(String, String)>,
 ) -> Result<Response<Body>, Problem> {
     if !key.projects.iter().any(|p| p == project) {
         return Err(Problem::new(403, "forbidden", "the API key is not scoped to this project"));
@@ -167,6 +173,7 @@ async fn route(
         instruction_fallback: false,
         attachments: Vec::new(),
         attachment_notes: Vec::new(),
+        webhook,
     };
     let r = state.orchestrator.route(&inbound).await.map_err(Problem::from)?;
     accepted(&r)
@@ -182,12 +189,17 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
             let b: NewSession = parse(req)?;
             let subject =
                 b.subject.unwrap_or_else(|| b.instruction.lines().next().unwrap_or("").chars().take(80).collect());
-            route(state, &key, req, &b.project, None, subject, b.instruction).await
+            let webhook = match b.webhook_url {
+                Some(url) => Some((webhook_url(&key, &url)?, key.pk.clone())),
+                None => None,
+            };
+            route(state, &key, req, &b.project, None, subject, b.instruction, webhook).await
         }
         (Method::POST, ["v1", "sessions", id, "messages"]) => {
             let s = owned_session(state, &key, id).await?;
             let b: FollowUp = parse(req)?;
-            route(state, &key, req, &s.project, Some(s.session_id.clone()), s.subject.clone(), b.instruction).await
+            let (project, subject) = (&s.project, s.subject.clone());
+            route(state, &key, req, project, Some(s.session_id.clone()), subject, b.instruction, None).await
         }
         (Method::GET, ["v1", "sessions", id]) => {
             let s = owned_session(state, &key, id).await?;
@@ -214,9 +226,19 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
                         // email's attachments became (passed on, or refused and why).
                         "instruction_fallback": c.instruction_fallback,
                         "attachments": c.reply.as_ref().map(|r| r.attachments.clone()).unwrap_or_default(),
+                        // Agent projects: what the agent reported, and its latest steps.
+                        "agent": c.agent,
+                        "progress": c.progress,
+                        "webhook": c.webhook,
                     })).collect::<Vec<_>>(),
+                    "agent_conversation": s.agent_conversation,
+                    "webhook_url": s.webhook_url,
                 }),
             )
+        }
+        (Method::GET, ["v1", "sessions", id, "events"]) => {
+            let s = owned_session(state, &key, id).await?;
+            events(state, &s, req).await
         }
         (Method::POST, ["v1", "sessions", id, "interrupt"]) => {
             let s = owned_session(state, &key, id).await?;
@@ -251,5 +273,109 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
             json(200, serde_json::json!({ "containers": list }))
         }
         _ => Err(Problem::new(404, "not_found", format!("no route for {} {}", req.method(), path))),
+    }
+}
+
+/// A webhook URL as given when a session is created: `https://` (plain `http://` only to
+/// loopback, and only where `SWITCHYARD_ALLOW_HTTP_WEBHOOKS=1`, as on the local runtime),
+/// at most 2,048 characters, no user-info; the key must have a webhook secret to sign with.
+fn webhook_url(key: &ApiKeyItem, url: &str) -> Result<String, Problem> {
+    let bad = |why: &str| Err(Problem::new(400, "invalid_webhook_url", why.to_string()));
+    if key.webhook_secret.is_none() {
+        return Err(Problem::new(
+            400,
+            "no_webhook_secret",
+            "this API key was made before webhooks and has no secret to sign them: make a new key",
+        ));
+    }
+    let url = url.trim();
+    if url.len() > 2048 || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("the webhook URL is too long or holds spaces or control characters");
+    }
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let local = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+        if !(local && std::env::var("SWITCHYARD_ALLOW_HTTP_WEBHOOKS").is_ok_and(|v| v == "1")) {
+            return bad("the webhook URL must be https://");
+        }
+        r
+    } else {
+        return bad("the webhook URL must be https://");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return bad("the webhook URL needs a host and no user-info");
+    }
+    Ok(url.to_string())
+}
+
+/// How long one `GET …/events` waits for something new before it ends (the client
+/// reconnects with `Last-Event-ID`; API Gateway ends any response at 30 s).
+fn events_window() -> std::time::Duration {
+    let secs = std::env::var("SWITCHYARD_EVENTS_WINDOW_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(20u64);
+    std::time::Duration::from_secs(secs.clamp(1, 25))
+}
+
+/// Outcome events sort after every progress event of their command.
+const OUTCOME_N: u32 = u32::MAX;
+
+/// `GET /v1/sessions/{id}/events`: the session's progress events and outcomes after
+/// `Last-Event-ID` (`{seq}.{n}`), as `text/event-stream`. It answers as soon as there is
+/// something new (or the session has nothing queued or running: `event: idle`), else at
+/// the end of its window with a comment; `retry:` tells an `EventSource` to come back at
+/// once. Behind API Gateway a response is delivered whole, so this is SSE by long poll: an
+/// event reaches the client within one poll interval of being recorded.
+async fn events(state: &State, s: &SessionItem, req: &Request) -> Result<Response<Body>, Problem> {
+    let cursor = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("after="))))
+        .map(|v| {
+            let (seq, n) = v.split_once('.').unwrap_or((v, "0"));
+            (seq.parse::<u64>().unwrap_or(0), n.parse::<u32>().unwrap_or(0))
+        })
+        .unwrap_or((0, 0));
+    let deadline = tokio::time::Instant::now() + events_window();
+    let mut body = String::from("retry: 500\n\n");
+    loop {
+        let commands = state.orchestrator.commands_of(s).await.map_err(Problem::from)?;
+        let mut any = false;
+        for c in &commands {
+            for e in c.progress.iter().filter(|e| (c.seq, e.n) > cursor) {
+                let data = serde_json::json!({
+                    "seq": c.seq, "command_id": c.command_id, "n": e.n, "at_ms": e.at_ms, "kind": e.kind, "text": e.text,
+                });
+                body.push_str(&format!("id: {}.{}\nevent: progress\ndata: {data}\n\n", c.seq, e.n));
+                any = true;
+            }
+            if c.status.outcome().is_some() && (c.seq, OUTCOME_N) > cursor {
+                let data = serde_json::json!({
+                    "seq": c.seq, "command_id": c.command_id, "status": c.status, "summary": c.summary,
+                    "commit": c.commit, "error_code": c.error_code, "agent": c.agent,
+                });
+                body.push_str(&format!("id: {}.{OUTCOME_N}\nevent: outcome\ndata: {data}\n\n", c.seq));
+                any = true;
+            }
+        }
+        let idle = commands.iter().all(|c| c.status.outcome().is_some());
+        if idle && !any {
+            body.push_str("event: idle\ndata: {}\n\n");
+        }
+        if any || idle || tokio::time::Instant::now() >= deadline {
+            if !any && !idle {
+                body.push_str(": nothing new\n\n");
+            }
+            return Response::builder()
+                .status(200)
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache")
+                .body(Body::Text(body))
+                .map_err(|e| Problem::new(500, "internal", e.to_string()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }

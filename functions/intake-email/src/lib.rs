@@ -151,7 +151,13 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
         store_attachments(state, &raw, &mut parsed.inbound).await?;
     }
     match state.orchestrator.route(&parsed.inbound).await {
-        Ok(o) => Ok(RecordOutcome::Routed(o)),
+        Ok(o) => {
+            // A failed acknowledgement never turns a routed instruction into a retry.
+            if let Err(e) = state.orchestrator.acknowledge(&state.mailer, &parsed.inbound, &o).await {
+                warn!(error = %e, "acknowledgement not sent");
+            }
+            Ok(RecordOutcome::Routed(o))
+        }
         Err(RouteError::Rejected(r)) => {
             // A failed reply must not turn a handled rejection into a retry loop.
             let replied = match state.orchestrator.reply_to_rejection(&state.mailer, &parsed.inbound, &r).await {

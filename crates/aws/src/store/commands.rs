@@ -47,6 +47,8 @@ pub struct CommandUpdate {
     pub started_ms: u64,
     /// Outcome time (epoch ms).
     pub finished_ms: u64,
+    /// What the coding agent reported.
+    pub agent: Option<switchyard_core::agent::AgentReport>,
 }
 
 impl From<&Response> for CommandUpdate {
@@ -60,6 +62,7 @@ impl From<&Response> for CommandUpdate {
             error_message: r.error_message.clone(),
             started_ms: r.timings.started_ms,
             finished_ms: if r.timings.finished_ms > 0 { r.timings.finished_ms } else { crate::now_ms() },
+            agent: r.agent.clone(),
         }
     }
 }
@@ -238,6 +241,10 @@ impl Store {
             set.push_str(", started_ms = :started");
             req = req.expression_attribute_values(":started", n(u.started_ms));
         }
+        if let Some(agent) = &u.agent {
+            set.push_str(", agent = :agent");
+            req = req.expression_attribute_values(":agent", AttributeValue::M(serde_dynamo::to_item(agent)?));
+        }
         let code = u.error_code.as_ref().map(|c| c.as_str().to_string());
         for (name, value) in [("commit", &u.commit), ("error_code", &code), ("error_message", &u.error_message)] {
             if let Some(v) = value {
@@ -275,6 +282,75 @@ impl Store {
             out.extend(commands.into_iter().filter(|c| c.status == CommandStatus::Running));
         }
         Ok(out)
+    }
+
+    /// Replaces the command's progress events with the latest ones (the worker keeps the
+    /// window; one write per batch of events). Only while the command is `running`.
+    pub async fn record_progress(
+        &self,
+        id: &SessionId,
+        seq: u64,
+        events: &[switchyard_core::agent::ProgressEvent],
+    ) -> Result<(), AwsError> {
+        let list = events
+            .iter()
+            .map(|e| serde_dynamo::to_item(e).map(AttributeValue::M))
+            .collect::<Result<Vec<_>, _>>()?;
+        let res = self
+            .update_command(id, seq)
+            .update_expression("SET progress = :p")
+            .condition_expression("#st = :running")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":running", s(CommandStatus::Running.as_str()))
+            .expression_attribute_values(":p", AttributeValue::L(list))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Finished (or released) meanwhile: late progress is not recorded.
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Records the coding agent's conversation on the session: its next command resumes it
+    /// (`None` forgets it: the next command starts a new conversation).
+    pub async fn set_conversation(&self, id: &SessionId, conversation: Option<&str>) -> Result<(), AwsError> {
+        let req = self.update_session(id).condition_expression("attribute_exists(pk)");
+        let req = match conversation {
+            Some(c) => req.update_expression("SET agent_conversation = :c").expression_attribute_values(":c", s(c)),
+            None => req.update_expression("REMOVE agent_conversation"),
+        };
+        req.send().await.map_err(|e| classify("dynamodb", e))?;
+        Ok(())
+    }
+
+    /// Claims the one webhook of a command's outcome (sent at most once): `false` if it was
+    /// claimed before.
+    pub async fn claim_webhook(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
+        let res = self
+            .update_command(id, seq)
+            .update_expression("SET webhook = :w")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(webhook)")
+            .expression_attribute_values(":w", s("sending"))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(classify("dynamodb", e)),
+        }
+    }
+
+    /// Records how the webhook went (`delivered (HTTP 200)`, `failed after 3 attempts: …`).
+    pub async fn set_webhook_status(&self, id: &SessionId, seq: u64, status: &str) -> Result<(), AwsError> {
+        self.update_command(id, seq)
+            .update_expression("SET webhook = :w")
+            .expression_attribute_values(":w", s(status))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb", e))?;
+        Ok(())
     }
 
     /// Raises the session's cancel watermark (never lowers it).

@@ -42,6 +42,10 @@ pub struct ApiKeyItem {
     /// not deleted, so an audit can still tell whose key it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_ms: Option<u64>,
+    /// Signs the webhooks of this key's sessions (HMAC-SHA256; shown once, at creation).
+    /// Keys made before webhooks have none and cannot ask for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
 /// `CONTAINER#{ContainerId}` / `META`. Created by whichever comes first of the queue-set
@@ -159,6 +163,15 @@ pub struct SessionItem {
     pub created_ms: u64,
     /// Last command time (epoch ms), for listings.
     pub last_activity_ms: u64,
+    /// The coding agent's conversation: the next command of the session resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_conversation: Option<String>,
+    /// Where every final outcome of an API session is POSTed (signed), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// The API key that created the session (its `pk`): its webhook secret signs the POSTs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 impl SessionItem {
@@ -238,6 +251,15 @@ pub struct CommandItem {
     /// The instruction is the email's whole top part: the extractor's rules left nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub instruction_fallback: bool,
+    /// What the coding agent reported at the end (agent projects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<switchyard_core::agent::AgentReport>,
+    /// The latest progress events of its job (bounded), newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<switchyard_core::agent::ProgressEvent>,
+    /// The webhook of this outcome was claimed (sent at most once), and how it went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 impl CommandItem {
@@ -261,6 +283,7 @@ impl CommandItem {
             },
             reply,
             superseded_by: None,
+            agent: self.agent.clone(),
         })
     }
 }
