@@ -4,7 +4,7 @@ SHELL := bash
 EMU := scripts/with-emulator.sh
 CARGO ?= cargo
 
-.PHONY: setup test bench demo dev lint fmt build-local lint-infra build image deploy destroy job-user
+.PHONY: setup test bench demo dev lint fmt build-local lint-infra build image deploy destroy job-user agents
 
 INFRA = $$(scripts/infra-venv.sh)
 ARCH ?= arm64
@@ -27,7 +27,10 @@ job-user: ## the unprivileged user jobs run as (the worker image has it; here wh
 	@id switchyard-job >/dev/null 2>&1 || { [ "$$(id -u)" != 0 ] && echo "not root: jobs will run as the worker's own user"; } \
 	  || useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job
 
-test: lint-infra job-user ## all tests, against the emulator this starts itself
+agents: ## the coding agent CLIs (pinned, from npm) that agent projects, their tests and `make demo AGENT=…` run
+	@scripts/install-agents.sh >/dev/null
+
+test: lint-infra job-user agents ## all tests, against the emulator this starts itself
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) check -p switchyard-tests --features localstack --tests

@@ -150,10 +150,10 @@ pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
         secrets: Default::default(),
         git_token_parameter: None,
         attachments: Default::default(),
+        agent: None,
+        budgets: Default::default(),
+        acknowledge_email: false,
     }
-    agent: None,
-    budgets: Default::default(),
-    acknowledge_email: false,
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout`.

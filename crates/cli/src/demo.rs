@@ -96,7 +96,8 @@ impl Demo {
             for entry in std::fs::read_dir(&self.rt.outbox)? {
                 let path = entry?.path();
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-                if name.starts_with(&prefix) {
+                // `{command}.ack…` is the acknowledgement sent on arrival, not the reply.
+                if name.starts_with(&prefix) && !name.starts_with(&format!("{prefix}.ack")) {
                     let raw = std::fs::read(&path)?;
                     let msg = mail_parser::MessageParser::default().parse(&raw).context("reply parses")?;
                     let id = msg.message_id().unwrap_or_default().to_string();

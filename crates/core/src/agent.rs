@@ -254,6 +254,7 @@ impl AgentConfig {
             },
             resumed: resume.map(str::to_string),
             done: false,
+            last_text: String::new(),
         }
     }
 }
@@ -265,6 +266,8 @@ pub struct OutputReader {
     report: AgentReport,
     resumed: Option<String>,
     done: bool,
+    /// The last thing the agent said (the summary of a run cut short).
+    last_text: String,
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -288,6 +291,8 @@ impl OutputReader {
     pub fn finish(mut self, output_tail: &str) -> AgentReport {
         if !self.done {
             self.report.is_error = true;
+            // Cut short (a limit, an interrupt): its last words, never its raw JSON.
+            self.report.summary = clip(&self.last_text, 2000);
             if self.kind == AgentKind::Aider {
                 // aider has no end line: its last words are the output's tail.
                 self.report.is_error = false;
@@ -325,6 +330,7 @@ impl OutputReader {
                         Some("text") => {
                             let text = b.get("text").and_then(|t| t.as_str()).unwrap_or("");
                             if !text.trim().is_empty() {
+                                self.last_text = text.to_string();
                                 out.push(AgentEvent::Progress { kind: "text", text: clip(text, MAX_PROGRESS_TEXT) });
                             }
                         }
@@ -340,7 +346,10 @@ impl OutputReader {
                             } else {
                                 "tool"
                             };
-                            out.push(AgentEvent::Progress { kind, text: clip(&format!("{name}: {detail}"), MAX_PROGRESS_TEXT) });
+                            out.push(AgentEvent::Progress {
+                                kind,
+                                text: clip(&format!("{name}: {detail}"), MAX_PROGRESS_TEXT),
+                            });
                         }
                         _ => {}
                     }
@@ -404,7 +413,10 @@ impl OutputReader {
             return out;
         }
         if let Some(file) = t.strip_prefix("Applied edit to ") {
-            return vec![AgentEvent::Progress { kind: "edit", text: clip(&format!("edited {file}"), MAX_PROGRESS_TEXT) }];
+            return vec![AgentEvent::Progress {
+                kind: "edit",
+                text: clip(&format!("edited {file}"), MAX_PROGRESS_TEXT),
+            }];
         }
         Vec::new()
     }
@@ -468,7 +480,10 @@ mod tests {
         let ev = r.line(result);
         assert_eq!(ev[0], AgentEvent::Cost(0.5));
         let report = r.finish("");
-        assert_eq!((report.summary.as_str(), report.input_tokens, report.output_tokens, report.turns), ("Done.", 15, 7, 2));
+        assert_eq!(
+            (report.summary.as_str(), report.input_tokens, report.output_tokens, report.turns),
+            ("Done.", 15, 7, 2)
+        );
         assert_eq!(report.conversation.as_deref(), Some("s-1"));
         assert!(!report.is_error && !report.resume_missing);
     }
@@ -492,7 +507,10 @@ mod tests {
     fn aider_output_gives_edits_tokens_and_cost() {
         let cfg = AgentConfig { kind: AgentKind::Aider, ..claude() };
         let mut r = cfg.reader(None, "/s");
-        assert_eq!(r.line("Applied edit to index.html")[0], AgentEvent::Progress { kind: "edit", text: "edited index.html".into() });
+        assert_eq!(
+            r.line("Applied edit to index.html")[0],
+            AgentEvent::Progress { kind: "edit", text: "edited index.html".into() }
+        );
         let ev = r.line("Tokens: 1.2k sent, 42 received. Cost: $0.01 message, $0.03 session.");
         assert_eq!(ev, vec![AgentEvent::Cost(0.03)]);
         let report = r.finish("all done");

@@ -297,15 +297,19 @@ pub fn outcome_of(
             use crate::agent::Limit;
             let (code, why, name) = match limit {
                 Limit::WallClock => (ErrorCode::Timeout, format!("job ran past {max_run_secs} s"), "time limit"),
-                Limit::Inactivity => {
-                    (ErrorCode::Inactive, "job printed nothing for the inactivity limit".to_string(), "inactivity limit")
-                }
+                Limit::Inactivity => (
+                    ErrorCode::Inactive,
+                    "job printed nothing for the inactivity limit".to_string(),
+                    "inactivity limit",
+                ),
                 Limit::Cost => (ErrorCode::CostLimit, "the agent's cost passed the cost cap".to_string(), "cost cap"),
             };
             fin(
                 Outcome::Failed,
                 Some(code),
-                Some(format!("stopped by the project's {name}: {why}; the work so far is saved as a checkpoint commit")),
+                Some(format!(
+                    "stopped by the project's {name}: {why}; the work so far is saved as a checkpoint commit"
+                )),
                 Some(why),
                 format!("switchyard: checkpoint {command} ({name})"),
             )
@@ -498,7 +502,11 @@ mod tests {
             panic!("final")
         };
         assert_eq!(subject, "switchyard: make it blue");
-        let JobVerdict::Final { error, .. } = outcome_of(JobEnd::Limit(crate::agent::Limit::WallClock), None, &c, "i", 60) else { panic!("final") };
+        let JobVerdict::Final { error, .. } =
+            outcome_of(JobEnd::Limit(crate::agent::Limit::WallClock), None, &c, "i", 60)
+        else {
+            panic!("final")
+        };
         assert_eq!(error.as_deref(), Some("job ran past 60 s"));
     }
 }

@@ -204,6 +204,9 @@ mod tests {
             secrets: Default::default(),
             git_token_parameter: None,
             attachments: Default::default(),
+            agent: None,
+            budgets: Default::default(),
+            acknowledge_email: true,
         }
     }
 

@@ -171,7 +171,8 @@ impl Orchestrator {
             _ => None,
         };
         let r = stored.as_ref().unwrap_or(r);
-        if r.reply.to.is_empty() {
+        // API sessions have no reply address; theirs is the webhook, if they gave one.
+        if r.reply.reply_address.is_none() {
             self.send_webhook(r).await?;
         }
         let (Some(mailer), Some(from)) = (mailer, r.reply.reply_address.as_deref()) else {
@@ -246,7 +247,8 @@ impl Orchestrator {
         let (Some(url), Some(key_pk)) = (session.webhook_url.as_deref(), session.api_key.as_deref()) else {
             return Ok(());
         };
-        let key: Option<switchyard_aws::store::ApiKeyItem> = self.store.get(key_pk, switchyard_aws::store::META).await?;
+        let key: Option<switchyard_aws::store::ApiKeyItem> =
+            self.store.get(key_pk, switchyard_aws::store::META).await?;
         let Some(secret) = key.and_then(|k| k.webhook_secret) else {
             warn!("the session's API key is gone or has no webhook secret; no webhook");
             return Ok(());
@@ -303,7 +305,8 @@ impl Orchestrator {
         let Some(reply) = command.reply else { return Ok(None) };
         let Some(from) = reply.reply_address.as_deref().filter(|_| !reply.to.is_empty()) else { return Ok(None) };
         let position = if o.launched {
-            "A container is starting for you; the work begins as soon as it is up (usually within a minute).".to_string()
+            "A container is starting for you; the work begins as soon as it is up (usually within a minute)."
+                .to_string()
         } else {
             let active = self.store.get_container(&o.container).await?.map_or(0, |c| c.active_jobs);
             match active {

@@ -84,7 +84,12 @@ impl Recorder {
     }
 }
 
-fn push(window: &mut Vec<ProgressEvent>, n: &mut u32, (kind, text): (&'static str, String), r: &switchyard_core::redact::Redactor) {
+fn push(
+    window: &mut Vec<ProgressEvent>,
+    n: &mut u32,
+    (kind, text): (&'static str, String),
+    r: &switchyard_core::redact::Redactor,
+) {
     *n += 1;
     // Secrets never leave the worker, progress included.
     window.push(ProgressEvent { n: *n, at_ms: switchyard_aws::now_ms(), kind: kind.into(), text: r.redact(&text) });

@@ -248,7 +248,8 @@ async fn run_command(
     let agent = sh.project.agent.clone();
     let mut first = true;
     let (result, report) = loop {
-        let run = run_job(sh, work, &dir, &instruction_file, &attachments, agent.as_ref(), first, interrupt.clone()).await;
+        let run =
+            run_job(sh, work, &dir, &instruction_file, &attachments, agent.as_ref(), first, interrupt.clone()).await;
         match run {
             // The conversation to resume is gone (a new task's empty disk): once more, new.
             (Ok(_), Some(r)) if r.resume_missing && first => {
@@ -286,7 +287,12 @@ async fn run_command(
         _ => bounded_text(result.output.trim()),
     };
     response.summary = match (note, result.end) {
-        (Some(note), job::JobEnd::Limit(_)) if !words.is_empty() => bounded_text(&format!("{note}\n\n{words}")),
+        // The note first, whole; the words' tail after it.
+        (Some(note), job::JobEnd::Limit(_)) if !words.is_empty() => {
+            let room = switchyard_core::messages::limits::MAX_TEXT_CHARS.saturating_sub(note.chars().count() + 2);
+            let tail: String = words.chars().skip(words.chars().count().saturating_sub(room)).collect();
+            format!("{note}\n\n{tail}")
+        }
         (Some(note), _) => note,
         (None, _) => words,
     };

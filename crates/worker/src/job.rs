@@ -48,8 +48,8 @@ pub struct JobSpec<'a> {
     pub max_output: usize,
 }
 
-pub use switchyard_core::plan::JobEnd;
 use switchyard_core::agent::Limit;
+pub use switchyard_core::plan::JobEnd;
 
 /// What a job runs.
 #[derive(Debug, Clone, Copy)]

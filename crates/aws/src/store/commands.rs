@@ -242,8 +242,11 @@ impl Store {
             req = req.expression_attribute_values(":started", n(u.started_ms));
         }
         if let Some(agent) = &u.agent {
-            set.push_str(", agent = :agent");
-            req = req.expression_attribute_values(":agent", AttributeValue::M(serde_dynamo::to_item(agent)?));
+            // AGENT is a DynamoDB reserved word.
+            set.push_str(", #agent = :agent");
+            req = req
+                .expression_attribute_names("#agent", "agent")
+                .expression_attribute_values(":agent", AttributeValue::M(serde_dynamo::to_item(agent)?));
         }
         let code = u.error_code.as_ref().map(|c| c.as_str().to_string());
         for (name, value) in [("commit", &u.commit), ("error_code", &code), ("error_message", &u.error_message)] {
@@ -292,10 +295,8 @@ impl Store {
         seq: u64,
         events: &[switchyard_core::agent::ProgressEvent],
     ) -> Result<(), AwsError> {
-        let list = events
-            .iter()
-            .map(|e| serde_dynamo::to_item(e).map(AttributeValue::M))
-            .collect::<Result<Vec<_>, _>>()?;
+        let list =
+            events.iter().map(|e| serde_dynamo::to_item(e).map(AttributeValue::M)).collect::<Result<Vec<_>, _>>()?;
         let res = self
             .update_command(id, seq)
             .update_expression("SET progress = :p")
