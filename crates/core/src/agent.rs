@@ -394,7 +394,7 @@ impl OutputReader {
                 };
                 (n.replace(',', "").parse::<f64>().unwrap_or(0.0) * mul) as u64
             };
-            for part in rest.split(['.', ',']).map(str::trim) {
+            for part in rest.split(',').map(|p| p.split(". ").next().unwrap_or("").trim()) {
                 if let Some(n) = part.strip_suffix(" sent") {
                     self.report.input_tokens += num(n);
                 } else if let Some(n) = part.strip_suffix(" received") {

@@ -282,8 +282,20 @@ mod tests {
 
     #[test]
     fn error_codes_round_trip_including_unknown_ones() {
-        let words =
-            ["git", "git_push", "spawn", "timeout", "job_exit", "crashed", "dlq", "launch_failed", "attachments"];
+        let words = [
+            "git",
+            "git_push",
+            "spawn",
+            "timeout",
+            "inactive",
+            "cost_limit",
+            "job_exit",
+            "crashed",
+            "dlq",
+            "launch_failed",
+            "attachments",
+        ];
+        assert_eq!(words.len(), ErrorCode::KNOWN.len());
         for (c, w) in ErrorCode::KNOWN.into_iter().zip(words) {
             assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{w}\""));
             assert_eq!(ErrorCode::from(w.to_string()), c);
