@@ -14,8 +14,8 @@ REGION ?= $(or $(AWS_REGION),us-east-1)
 build-local:
 	$(CARGO) build -p switchyard-cli -p switchyard-worker
 
-demo: build-local job-user ## the whole system on the local emulator: emails, API calls, interrupts, replies, branches
-	$(EMU) target/debug/switchyard demo
+demo: build-local job-user $(if $(AGENT),agents) ## the whole system on the local emulator (AGENT=claude-code: a real agent CLI as the job)
+	$(EMU) target/debug/switchyard demo $(if $(AGENT),--agent $(AGENT))
 
 dev: build-local job-user ## the local runtime until Ctrl-C (API on 127.0.0.1:8787)
 	$(EMU) target/debug/switchyard dev

@@ -278,3 +278,57 @@ async fn an_api_session_with_a_webhook_gets_its_outcome_signed() -> anyhow::Resu
     w.stop_all().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_email_instruction_is_acknowledged_at_once_in_its_thread_unless_turned_off() -> anyhow::Result<()> {
+    let env = switchyard_tests::TestEnv::new().await?;
+    let (launcher, _exits) = switchyard_worker::local::LocalLauncher::new(
+        switchyard_tests::worker_binary()?,
+        scratch_dir("ack")?,
+        vec![("SWITCHYARD_IDLE_TIMEOUT_SECS".into(), "2".into())],
+    );
+    let o = env.orchestrator_with(std::sync::Arc::new(launcher));
+    let mut p = project("acme", "site", &[ANN]);
+    p.acknowledge_email = true;
+    o.put_project(p.clone()).await?;
+    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
+    mailer.ensure_identity("in.example.com").await?;
+    let id = format!("{}@x", unique());
+    let raw = switchyard_tests::email(ANN, TO, "Header colour", &id, "", "Make the header blue.");
+    let verdicts = switchyard_core::project::Verdict::Pass;
+    let inbound = switchyard_core::inbound::inbound_from_email(&raw, verdicts, verdicts)?.inbound;
+    // WHEN an email instruction is routed
+    let routed = o.route(&inbound).await?;
+    let ack = o.acknowledge(&mailer, &inbound, &routed).await?.expect("an acknowledgement");
+    // THEN the sender is told at once, in the thread: session, branch, where it stands
+    let m = mail_parser::MessageParser::default().parse(&ack).expect("parses");
+    let text = m.body_text(0).unwrap_or_default().to_string();
+    assert!(text.starts_with("Working on it."), "{text}");
+    assert!(text.contains(routed.session.as_str()) && text.contains(&routed.branch), "{text}");
+    assert!(text.contains("container is starting"), "{text}");
+    assert_eq!(m.in_reply_to().as_text(), Some(id.as_str()));
+    assert!(m.subject().unwrap_or("").contains(&format!("[#{}]", routed.thread)));
+    // AND answering the acknowledgement continues the same session
+    let ack_id = m.message_id().expect("message id").to_string();
+    let reply = switchyard_tests::email(
+        ANN,
+        TO,
+        "Re: Header colour",
+        &format!("{}@x", unique()),
+        &format!("In-Reply-To: <{ack_id}>\r\n"),
+        "Darker, please.",
+    );
+    let follow = o.route(&switchyard_core::inbound::inbound_from_email(&reply, verdicts, verdicts)?.inbound).await?;
+    assert_eq!((follow.session.as_str(), follow.seq), (routed.session.as_str(), 2));
+    // AND a duplicate delivery is not acknowledged twice
+    let again = o.route(&inbound).await?;
+    assert!(o.acknowledge(&mailer, &inbound, &again).await?.is_none());
+    // AND a project that turns acknowledgements off gets none
+    p.acknowledge_email = false;
+    o.put_project(p).await?;
+    let quiet = switchyard_tests::email(ANN, TO, "Other", &format!("{}@x", unique()), "", "Add a page.");
+    let quiet = switchyard_core::inbound::inbound_from_email(&quiet, verdicts, verdicts)?.inbound;
+    let r = o.route(&quiet).await?;
+    assert!(o.acknowledge(&mailer, &quiet, &r).await?.is_none());
+    Ok(())
+}

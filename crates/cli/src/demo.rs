@@ -66,8 +66,15 @@ impl Demo {
     ) -> anyhow::Result<CommandItem> {
         self.bar.set_message(what.to_string());
         let deadline = Instant::now() + Duration::from_secs(90);
+        let mut shown = 0u32;
         loop {
             if let Some(c) = self.rt.orchestrator.store.get_command(session, seq).await? {
+                // A coding agent's steps, as they are recorded.
+                let since = shown;
+                for e in c.progress.iter().filter(|e| e.n > since) {
+                    self.bar.suspend(|| println!("    · {:<5} {}", e.kind, e.text));
+                    shown = e.n;
+                }
                 if want.contains(&c.status) {
                     self.bar.suspend(|| {
                         println!("  ✓ {what}: {} (command {}, {})", c.status, seq, short(c.command_id.as_str()))
@@ -294,5 +301,126 @@ async fn report(d: &Demo, remote: &Path, sessions: &[SessionId]) -> anyhow::Resu
         println!("-- {branch}");
         print!("{}", git(remote, &["log", "--format=   %h %s", branch])?);
     }
+    Ok(())
+}
+
+/// The scripted model provider (`scripts/scripted_model.py`), stopped when dropped.
+struct ScriptedModel(std::process::Child);
+
+impl Drop for ScriptedModel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `make demo AGENT=claude-code`: the real CLI (installed pinned by
+/// `scripts/install-agents.sh`) as the job of a project, against the scripted model endpoint
+/// (this machine reaches no model), with its progress printed as it is recorded: a new
+/// request, then a follow-up that resumes the same conversation.
+pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<()> {
+    let kind = switchyard_core::agent::AgentKind::parse(kind)
+        .filter(|k| *k == switchyard_core::agent::AgentKind::ClaudeCode)
+        .with_context(|| format!("AGENT={kind}: this demo runs claude-code"))?;
+    let root = examples_dir().join("..");
+    let bin = root.join(".agents/node_modules/.bin").canonicalize().context("run scripts/install-agents.sh first")?;
+    println!(
+        "Switchyard agent demo ({}) — emulator at {}",
+        kind.as_str(),
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
+    );
+    let env =
+        [("SWITCHYARD_POLL_WAIT_SECS", "5".to_string()), ("SWITCHYARD_AGENT_BIN", bin.to_string_lossy().into_owned())];
+    let Scratch { rt, data, remote, .. } =
+        Scratch::start(config, "agent-demo", DOMAIN, &env, Duration::from_secs(10)).await?;
+    let port_file = data.join("model.port");
+    let model = ScriptedModel(
+        std::process::Command::new("python3")
+            .arg(root.join("scripts/scripted_model.py"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--log")
+            .arg(data.join("model-requests.jsonl"))
+            .spawn()
+            .context("python3 scripts/scripted_model.py")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            break p;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the scripted model did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The provider key is a project secret in SSM like any other: only the job sees it.
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let parameter = "/switchyard/acme/anthropic-api-key";
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(parameter)
+        .value("sk-ant-scripted-demo")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await?;
+    let bar = ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let d = Demo { rt, bar };
+    let mut secrets = std::collections::BTreeMap::new();
+    secrets.insert("ANTHROPIC_API_KEY".to_string(), parameter.to_string());
+    d.rt.orchestrator
+        .put_project(ProjectConfig {
+            client: "acme".into(),
+            project: "website".into(),
+            repo_url: remote.to_string_lossy().into_owned(),
+            default_branch: "main".into(),
+            allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
+            job_command: "true".into(),
+            max_concurrent_sessions: 4,
+            interrupt_scope: InterruptScope::Session,
+            max_run_secs: 600,
+            relax_sender_auth_without_dmarc: false,
+            secrets,
+            git_token_parameter: None,
+            attachments: Default::default(),
+            agent: Some(switchyard_core::agent::AgentConfig {
+                kind,
+                model: "claude-sonnet-4-5".into(),
+                args: Vec::new(),
+                base_url: Some(format!("http://127.0.0.1:{port}")),
+            }),
+            budgets: switchyard_core::agent::Budgets { inactivity_secs: Some(120), max_cost_usd: Some(5.0) },
+            acknowledge_email: true,
+        })
+        .await?;
+    d.step(&format!("project acme/website runs {} (scripted model on 127.0.0.1:{port})", kind.as_str()));
+    d.step("email 1: Ann asks for a blue header (new thread)");
+    d.send("01-new-request.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
+    let s1 = Demo::session_of("demo-01@mail.example.com");
+    let c1 = d.wait_command("agent ran, committed", &s1, 1, ENDED).await?;
+    let (reply1, _) = d.reply_for(&c1.command_id).await?;
+    let token1 = format!("acme.website+t.{}@{DOMAIN}", s1.thread());
+    d.step("email 2: Ann replies in the thread (the agent resumes the same conversation)");
+    d.send("02-reply.eml", &[("REPLY_TO", &token1), ("IN_REPLY_TO", &reply1)]).await?;
+    let c2 = d.wait_command("same session, same conversation", &s1, 2, ENDED).await?;
+    d.bar.finish_and_clear();
+    let conv = |c: &CommandItem| c.agent.as_ref().and_then(|a| a.conversation.clone()).unwrap_or_default();
+    println!("\nconversation: command 1 {} · command 2 {}", conv(&c1), conv(&c2));
+    for c in [&c1, &c2] {
+        if let Some(a) = &c.agent {
+            println!(
+                "command {}: {} turns, {} tokens in, {} out, ${:.4}",
+                c.seq,
+                a.turns,
+                a.input_tokens,
+                a.output_tokens,
+                a.cost_usd.unwrap_or(0.0)
+            );
+        }
+    }
+    report(&d, &remote, &[s1]).await?;
+    drop(model);
+    d.rt.shutdown().await;
+    println!("\nAgent demo complete. Data under {}", data.display());
     Ok(())
 }

@@ -8,6 +8,7 @@ mod chaos;
 mod config;
 mod demo;
 mod demo_git;
+mod follow;
 mod inbound;
 mod inspect;
 mod load;
@@ -31,7 +32,12 @@ enum Command {
     /// The local runtime: handlers in-process, HTTP API on 127.0.0.1, workers as processes.
     Dev,
     /// A scripted run on the local runtime: emails, API calls, interrupts; then the results.
-    Demo,
+    Demo {
+        /// Run a real coding agent CLI (`claude-code`) as the job, against the scripted model
+        /// endpoint, and print its progress as it arrives.
+        #[arg(long, env = "AGENT")]
+        agent: Option<String>,
+    },
     /// Email tools.
     Email {
         #[command(subcommand)]
@@ -65,6 +71,15 @@ enum Command {
     Sessions {
         /// One session.
         session: Option<String>,
+        /// Watch the session live through the HTTP API (its events stream) until it is idle.
+        #[arg(long, requires = "session")]
+        follow: bool,
+        /// The API's base URL (for --follow).
+        #[arg(long, env = "SWITCHYARD_API_URL", default_value = "http://127.0.0.1:8787")]
+        api_url: String,
+        /// An API key of the session's owner (for --follow).
+        #[arg(long, env = "SWITCHYARD_API_KEY", hide_env_values = true, default_value = "")]
+        api_key: String,
     },
     /// Containers and their state.
     Containers,
@@ -212,7 +227,8 @@ async fn main() -> anyhow::Result<()> {
     let config = config::CliConfig::from_env();
     match Cli::parse().command {
         Command::Dev => admin::dev(&config).await,
-        Command::Demo => demo::run(&config).await,
+        Command::Demo { agent: None } => demo::run(&config).await,
+        Command::Demo { agent: Some(kind) } => demo::run_agent(&config, &kind).await,
         Command::Email { command: EmailCommand::Inspect { file } } => inspect::run(&file),
         Command::Project { command: ProjectCommand::Add { file } } => admin::project_add(&config, &file).await,
         Command::Project { command: ProjectCommand::List } => admin::project_list(&config).await,
@@ -225,7 +241,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Send { file, instruction, from, to } => {
             admin::send(&config, file.as_deref(), instruction.as_deref(), &from, &to).await
         }
-        Command::Sessions { session } => admin::sessions(&config, session.as_deref()).await,
+        Command::Sessions { session: Some(id), follow: true, api_url, api_key } => {
+            anyhow::ensure!(!api_key.is_empty(), "--follow needs an API key (--api-key or SWITCHYARD_API_KEY)");
+            follow::run(&api_url, &api_key, &id).await
+        }
+        Command::Sessions { session, .. } => admin::sessions(&config, session.as_deref()).await,
         Command::Containers => admin::containers(&config).await,
         Command::Redrive { container } => admin::redrive(&config, &container).await,
         Command::Cancel { session, container } => {
