@@ -62,7 +62,7 @@ build: ## the five Lambda zips (cargo lambda; ARCH=arm64 for AWS, ARCH=x86-64 wh
 
 image: ## build the worker image and push it to ECR (needs Docker and AWS credentials)
 	@test -n "$(IMAGE)" || { echo "set IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/switchyard-worker:<tag>"; exit 2; }
-	docker build -f infra/worker.Dockerfile --platform linux/$(ARCH) $(if $(JOB_TOOL_INSTALL),--build-arg JOB_TOOL_INSTALL="$(JOB_TOOL_INSTALL)") -t $(IMAGE) .
+	docker build -f infra/worker.Dockerfile --platform linux/$(ARCH) $(if $(JOB_TOOL_INSTALL),--build-arg JOB_TOOL_INSTALL="$(JOB_TOOL_INSTALL)") $(if $(AGENT_CLIS),--build-arg AGENT_CLIS="$(AGENT_CLIS)") -t $(IMAGE) .
 	aws ecr get-login-password --region $(REGION) | docker login --username AWS --password-stdin $${IMAGE%%/*}
 	docker push $(IMAGE)
 

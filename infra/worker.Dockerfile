@@ -6,6 +6,12 @@
 #
 # JOB_TOOL_INSTALL is a shell command run as root in the runtime stage (default: none). The
 # project's `job_command` then calls that tool in the session worktree.
+#
+# AGENT_CLIS installs the coding agent CLIs a project's `agent` can name, pinned to the
+# versions the tests run (`scripts/install-agents.sh`): `claude-code` (npm) and/or `aider`
+# (PyPI), e.g. --build-arg AGENT_CLIS="claude-code aider". The worker finds them in
+# /opt/agents/bin (SWITCHYARD_AGENT_BIN); the provider key is a project secret (SSM), given
+# to the job only.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -14,9 +20,23 @@ RUN cargo build --release -p switchyard-worker --locked \
 
 FROM debian:bookworm-slim AS runtime
 ARG JOB_TOOL_INSTALL=""
+ARG AGENT_CLIS=""
+ARG CLAUDE_CODE_VERSION=2.1.332
+ARG AIDER_VERSION=0.86.2
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates openssh-client tini \
+    $(case " $AGENT_CLIS " in *" claude-code "*) echo nodejs npm;; esac) \
+    $(case " $AGENT_CLIS " in *" aider "*) echo python3 python3-venv;; esac) \
  && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p /opt/agents/bin \
+ && case " $AGENT_CLIS " in *" claude-code "*) \
+      npm install --prefix /opt/agents/claude-code --no-audit --no-fund "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" \
+      && ln -s /opt/agents/claude-code/node_modules/.bin/claude /opt/agents/bin/claude;; esac \
+ && case " $AGENT_CLIS " in *" aider "*) \
+      python3 -m venv /opt/agents/aider && /opt/agents/aider/bin/pip install --no-cache-dir "aider-chat==$AIDER_VERSION" \
+      && ln -s /opt/agents/aider/bin/aider /opt/agents/bin/aider;; esac \
+ && chmod -R a+rX /opt/agents
+ENV SWITCHYARD_AGENT_BIN=/opt/agents/bin
 RUN if [ -n "$JOB_TOOL_INSTALL" ]; then sh -c "$JOB_TOOL_INSTALL"; fi
 # The worker runs as root (it must switch users; the task definition drops every other
 # capability); each job runs as the unprivileged `switchyard-job` with a clean environment.

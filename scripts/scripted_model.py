@@ -11,9 +11,9 @@ Switchyard's own code is imitated here:
 The script is the instruction itself, so a test says what the "model" does in the text it
 sends, the way a user would:
 
-* every new instruction gets one edit: the CLI is told to run a shell command that appends
-  the instruction's first line to `AGENT_LOG.md` (Claude Code: a `Bash` tool call; aider: a
-  SEARCH/REPLACE edit block of the whole file), then a short final answer;
+* every new instruction gets one edit: the instruction's first line is appended to
+  `AGENT_LOG.md` (Claude Code: a `Bash` tool call, then a short final answer; aider: the
+  whole file in its "whole" edit format);
 * `stall N` in the instruction: after the edit, the answer is held back N seconds (the agent
   prints nothing meanwhile: an inactivity limit fires);
 * every request is appended, as one JSON line, to the file named by `--log` (tests read the
@@ -151,7 +151,7 @@ def anthropic_whole(handler, model, blocks, stop, stall):
 
 
 def openai_reply(body):
-    """aider's turn: a SEARCH/REPLACE block that appends the instruction, or a final word."""
+    """aider's turn: the file with the instruction appended, in aider's whole-file format."""
     messages = body.get("messages", [])
     prompt = ""
     for m in reversed(messages):
@@ -167,8 +167,9 @@ def openai_reply(body):
         if found:
             current = found.group(1)
     new = current + f"- {line}\n"
-    text = (f"I will record the instruction in {FILE}.\n\n{FILE}\n```\n<<<<<<< SEARCH\n{current}=======\n"
-            f"{new}>>>>>>> REPLACE\n```\n")
+    # aider's "whole" edit format (what it asks of a model it does not know): the file's
+    # path, then its whole new content fenced.
+    text = f"I will record the instruction in {FILE}.\n\n{FILE}\n```\n{new}```\n"
     return text, stall_of(prompt)
 
 
