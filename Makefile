@@ -41,7 +41,7 @@ test: lint-infra job-user agents ## all tests, against the emulator this starts 
 	  awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' .switchyard/test.log; \
 	  exit $$status
 
-bench: ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
+bench: agents ## benchmarks against the emulator (prints `bench <name> = <number> <unit>`)
 	$(CARGO) build --profile perf -p switchyard-cli -p switchyard-worker
 	$(EMU) sh -c 'target/perf/switchyard bench all && scripts/emulator-peak-rss.sh'
 

@@ -40,6 +40,7 @@ pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> any
     match which {
         "route" => route(&config, messages, concurrency).await,
         "worker" => crate::bench_worker::run(&config).await,
+        "agent" => crate::bench_worker::agent_overhead(&config).await,
         "chaos" => chaos(&config).await,
         "load" => load(&config).await,
         "email" => email_extraction(),
@@ -47,10 +48,11 @@ pub(crate) async fn run(which: &str, messages: usize, concurrency: usize) -> any
             email_extraction()?;
             route(&config, messages, concurrency).await?;
             crate::bench_worker::run(&config).await?;
+            crate::bench_worker::agent_overhead(&config).await?;
             chaos(&config).await?;
             load(&config).await
         }
-        other => anyhow::bail!("unknown benchmark {other:?} (email, route, worker, chaos, load, all)"),
+        other => anyhow::bail!("unknown benchmark {other:?} (email, route, worker, agent, chaos, load, all)"),
     }
 }
 

@@ -191,3 +191,94 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
+
+/// `bench worker.agent_overhead_ms`: what our worker adds around a real Claude Code run
+/// (against the scripted model) — the command's time in the worker (received → finished:
+/// checks, worktree, resume lookup, spawn, progress parsing and recording, commit, outcome)
+/// minus the CLI process's own wall time. Skipped (with a line saying so) when the CLI is
+/// not installed (`make agents`).
+pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Ok(bin) = repo.join(".agents/node_modules/.bin").canonicalize() else {
+        println!("bench worker.agent_overhead: skipped (Claude Code not installed: make agents)");
+        return Ok(());
+    };
+    let clients = switchyard_aws::clients::Clients::new(&switchyard_aws::clients::load_sdk_config().await, None);
+    let root = std::env::temp_dir().join(format!("switchyard-bench-agent-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&root)?;
+    let remote = crate::demo_git::bare_remote(&root)?;
+    let port_file = root.join("model.port");
+    let mut model = std::process::Command::new("python3")
+        .arg(repo.join("scripts/scripted_model.py"))
+        .arg("--port-file")
+        .arg(&port_file)
+        .spawn()?;
+    wait_for(&port_file, Duration::from_secs(10)).await?;
+    let port = std::fs::read_to_string(&port_file)?;
+    let prefix = format!("a{}", &ulid::Ulid::new().to_string().to_ascii_lowercase()[17..]);
+    let store = provision::table(&clients, &format!("{prefix}-table")).await?;
+    let extra = vec![
+        ("SWITCHYARD_POLL_WAIT_SECS".to_string(), "20".to_string()),
+        ("SWITCHYARD_IDLE_TIMEOUT_SECS".into(), "30".into()),
+        ("SWITCHYARD_AGENT_BIN".into(), bin.to_string_lossy().into_owned()),
+    ];
+    let (launcher, _exits) = LocalLauncher::new(config.worker_binary()?, root.join("containers"), extra);
+    let launcher = Arc::new(launcher);
+    let queues = Queues::new(clients.sqs.clone(), &prefix);
+    let o = Orchestrator::new(store, queues.clone(), launcher.clone());
+    let ssm = aws_sdk_ssm::Client::new(&switchyard_aws::clients::load_sdk_config().await);
+    let parameter = format!("/switchyard/bench/anthropic-{prefix}");
+    let secure = aws_sdk_ssm::types::ParameterType::SecureString;
+    ssm.put_parameter().name(&parameter).value("sk-ant-scripted-bench").r#type(secure).send().await?;
+    let mut secrets = std::collections::BTreeMap::new();
+    secrets.insert("ANTHROPIC_API_KEY".to_string(), parameter);
+    o.put_project(ProjectConfig {
+        client: "bench".into(),
+        project: "site".into(),
+        repo_url: remote.to_string_lossy().into_owned(),
+        default_branch: "main".into(),
+        allowed_senders: vec!["@bench.example".into()],
+        job_command: "true".into(),
+        max_concurrent_sessions: 4,
+        interrupt_scope: InterruptScope::Session,
+        max_run_secs: 600,
+        relax_sender_auth_without_dmarc: false,
+        secrets,
+        git_token_parameter: None,
+        attachments: Default::default(),
+        agent: Some(switchyard_core::agent::AgentConfig {
+            kind: switchyard_core::agent::AgentKind::ClaudeCode,
+            model: "claude-sonnet-4-5".into(),
+            args: Vec::new(),
+            base_url: Some(format!("http://127.0.0.1:{port}")),
+        }),
+        budgets: Default::default(),
+        acknowledge_email: false,
+    })
+    .await?;
+    let b = Bench { o, queues, marks: root.clone() };
+    let to = "bench.site@in.example.com";
+    let first = b.send("r@bench.example", to, "ag0@b", "Warm up.").await?;
+    let out = b.out_url(&first).await?;
+    b.response(&out, &first.command_id).await?;
+    let token = format!("bench.site+t.{}@in.example.com", first.thread);
+    let mut overhead = Vec::new();
+    for i in 1..=20 {
+        let r = b.send("r@bench.example", &token, &format!("ag{i}@b"), &format!("Change number {i}.")).await?;
+        let resp = b.response(&out, &r.command_id).await?;
+        anyhow::ensure!(resp.outcome == switchyard_core::messages::Outcome::Succeeded, "agent run failed: {resp:?}");
+        let job_ms = resp.agent.as_ref().map_or(0, |a| a.job_ms);
+        let total = resp.timings.finished_ms.saturating_sub(resp.timings.received_ms);
+        overhead.push(Duration::from_millis(total.saturating_sub(job_ms)));
+    }
+    overhead.sort();
+    let pct = |p: f64| overhead[((overhead.len() as f64 - 1.0) * p).round() as usize].as_millis();
+    println!("bench worker.agent_overhead_ms_p50 = {} ms", pct(0.5));
+    println!("bench worker.agent_overhead_ms_p99 = {} ms", pct(0.99));
+    for t in launcher.running() {
+        let _ = launcher.stop(&t, "bench over").await;
+    }
+    let _ = model.kill();
+    let _ = model.wait();
+    Ok(())
+}

@@ -149,6 +149,10 @@ pub struct AgentReport {
     /// The CLI said the run failed.
     #[serde(default)]
     pub is_error: bool,
+    /// Wall time of the CLI's process, spawn to exit (ms): the rest of a command's time in
+    /// the worker is the worker's own (`bench worker.agent_overhead_ms`).
+    #[serde(default)]
+    pub job_ms: u64,
     /// The conversation asked to be resumed no longer exists (a new task's empty disk): the
     /// worker runs the instruction again in a new conversation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -401,7 +401,8 @@ async fn run_job(
     let result = job::run(&spec, dir, interrupt, &mut on_line).await;
     recorder.finish().await;
     let tail = result.as_ref().map(|r| r.output.clone()).unwrap_or_default();
-    let report = reader.finish(&tail);
+    let mut report = reader.finish(&tail);
+    report.job_ms = result.as_ref().map_or(0, |r| r.elapsed.as_millis() as u64);
     (result, Some(report))
 }
 

@@ -100,6 +100,8 @@ pub struct JobResult {
     pub end: JobEnd,
     /// The tail of stdout and stderr, interleaved by arrival.
     pub output: String,
+    /// Spawn to exit.
+    pub elapsed: Duration,
 }
 
 /// A job could not be started.
@@ -156,6 +158,7 @@ pub async fn run(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
+    let spawned = tokio::time::Instant::now();
     let pid = child.id();
     if let Some(mut stdin) = child.stdin.take() {
         let text = spec.instruction.to_string();
@@ -241,5 +244,5 @@ pub async fn run(
     // Children of the job that outlived it must not keep writing to the worktree.
     signal_group(pid, Signal::SIGKILL);
     let end = ending.unwrap_or(JobEnd::Exited(status.and_then(|s| s.code())));
-    Ok(JobResult { end, output: String::from_utf8_lossy(&output).into_owned() })
+    Ok(JobResult { end, output: String::from_utf8_lossy(&output).into_owned(), elapsed: spawned.elapsed() })
 }
