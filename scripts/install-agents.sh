@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
 # Installs the coding agent CLIs the agent tests and `make demo AGENT=…` run, pinned, from
-# their public registries, into .agents/ (the worker finds them through SWITCHYARD_AGENT_BIN).
-# Idempotent: an installed pinned version is kept. Prints the bin directory.
+# their public registries, into .agents/: Claude Code from npm, aider from PyPI. The worker
+# finds them in .agents/bin (SWITCHYARD_AGENT_BIN). Idempotent: installed pinned versions are
+# kept. Prints the bin directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLAUDE_CODE_VERSION=2.1.332
+AIDER_VERSION=0.86.2
 dir=.agents
-bin="$PWD/$dir/node_modules/.bin"
+mkdir -p "$dir/bin"
+bin="$PWD/$dir/bin"
+
 want="$CLAUDE_CODE_VERSION (Claude Code)"
 if [ "$("$bin/claude" --version 2>/dev/null || true)" != "$want" ]; then
   command -v npm >/dev/null || { echo "install-agents: npm is needed (Node.js 18+) to install Claude Code" >&2; exit 1; }
-  mkdir -p "$dir"
   # The package's postinstall links the platform's native binary in place of its stub.
-  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >&2
+  npm install --prefix "$dir/claude-code" --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >&2
+  ln -sfn "$PWD/$dir/claude-code/node_modules/.bin/claude" "$bin/claude"
   [ "$("$bin/claude" --version)" = "$want" ] || { echo "install-agents: claude is not $want" >&2; exit 1; }
 fi
-# Jobs run as an unprivileged user: it must be able to run the CLI.
+
+if [ "$("$dir/aider/bin/python" -c 'import importlib.metadata as m; print(m.version("aider-chat"))' 2>/dev/null || true)" != "$AIDER_VERSION" ]; then
+  # Jobs run as an unprivileged user: the venv's interpreter must be one it may run (a
+  # pyenv under /root is not), so the system's python3 first.
+  py=/usr/bin/python3; [ -x "$py" ] || py=$(command -v python3)
+  rm -rf "$dir/aider"
+  "$py" -m venv "$dir/aider"
+  "$dir/aider/bin/pip" install --quiet --disable-pip-version-check "aider-chat==$AIDER_VERSION" >&2
+  ln -sfn "$PWD/$dir/aider/bin/aider" "$bin/aider"
+fi
+
+# Jobs run as an unprivileged user: it must be able to run the CLIs.
 chmod -R a+rX "$dir"
 echo "$bin"

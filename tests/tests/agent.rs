@@ -59,7 +59,7 @@ impl Model {
 
 /// Where `scripts/install-agents.sh` put the CLIs (`make test` runs it first).
 fn agent_bin() -> anyhow::Result<String> {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.agents/node_modules/.bin");
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.agents/bin");
     anyhow::ensure!(
         bin.join("claude").exists(),
         "Claude Code is not installed: run scripts/install-agents.sh (make test does)"
@@ -70,6 +70,11 @@ fn agent_bin() -> anyhow::Result<String> {
 /// A world whose project runs Claude Code against the scripted model, with its API key
 /// from SSM like any project secret.
 async fn agent_world(model: &Model, budgets: Budgets) -> anyhow::Result<World> {
+    agent_world_of(model, AgentKind::ClaudeCode, budgets).await
+}
+
+/// The same for any CLI: its provider key and base URL are the ones that CLI reads.
+async fn agent_world_of(model: &Model, kind: AgentKind, budgets: Budgets) -> anyhow::Result<World> {
     let w = world_with_env("", InterruptScope::Session, 600, &[("SWITCHYARD_AGENT_BIN", agent_bin()?)]).await?;
     let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
     let parameter = format!("/switchyard/acme/anthropic-{}", unique());
@@ -78,13 +83,12 @@ async fn agent_world(model: &Model, budgets: Budgets) -> anyhow::Result<World> {
     ssm.put_parameter().name(&parameter).value(value).r#type(secure).send().await?;
     let mut p = project("acme", "site", &[ANN]);
     p.repo_url = w.remote.to_string_lossy().into_owned();
-    p.secrets.insert("ANTHROPIC_API_KEY".into(), parameter);
-    p.agent = Some(AgentConfig {
-        kind: AgentKind::ClaudeCode,
-        model: "claude-sonnet-4-5".into(),
-        args: Vec::new(),
-        base_url: Some(model.url.clone()),
-    });
+    let (key_var, model_name, base_url) = match kind {
+        AgentKind::ClaudeCode => ("ANTHROPIC_API_KEY", "claude-sonnet-4-5", model.url.clone()),
+        AgentKind::Aider => ("OPENAI_API_KEY", "openai/scripted", format!("{}/v1", model.url)),
+    };
+    p.secrets.insert(key_var.into(), parameter);
+    p.agent = Some(AgentConfig { kind, model: model_name.into(), args: Vec::new(), base_url: Some(base_url) });
     p.budgets = budgets;
     w.o.put_project(p).await?;
     Ok(w)
@@ -330,5 +334,59 @@ async fn an_email_instruction_is_acknowledged_at_once_in_its_thread_unless_turne
     let quiet = switchyard_core::inbound::inbound_from_email(&quiet, verdicts, verdicts)?.inbound;
     let r = o.route(&quiet).await?;
     assert!(o.acknowledge(&mailer, &quiet, &r).await?.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn aider_edits_and_the_follow_up_restores_its_chat_history() -> anyhow::Result<()> {
+    let model = Model::start().await?;
+    let mut w = agent_world_of(&model, AgentKind::Aider, Budgets::default()).await?;
+    // WHEN an email asks for a change
+    let first = w.send(ANN, TO, &format!("{}@x", unique()), "Add a greeting line.").await?;
+    let r1 = w.responses(&first, 1).await?.remove(0);
+    // THEN aider applied the scripted edit (no git of its own: the worker committed it)
+    assert_eq!(r1.outcome, Outcome::Succeeded, "{r1:?}");
+    assert_eq!(r1.files_changed, vec!["AGENT_LOG.md"]);
+    let branch = format!("thread-{}", first.thread);
+    assert_eq!(w.branch_file(&branch, "AGENT_LOG.md").as_deref(), Some("- Add a greeting line.\n"));
+    let log = git(&w.remote, &["log", "--format=%s", &branch])?;
+    assert_eq!(log.lines().filter(|l| l.starts_with("switchyard:")).count(), 1, "{log}");
+    let a1 = r1.agent.clone().expect("agent report");
+    assert_eq!((a1.kind.as_str(), a1.input_tokens, a1.output_tokens), ("aider", 120, 42), "{a1:?}");
+    // AND its edit was a progress event
+    let c1 = w.command(&first).await?;
+    assert!(c1.progress.iter().any(|e| e.kind == "edit" && e.text == "edited AGENT_LOG.md"), "{:?}", c1.progress);
+    // WHEN a follow-up arrives in the thread
+    w.send(ANN, &token(&first), &format!("{}@x", unique()), "Now add a footer too.").await?;
+    let r2 = w.responses(&first, 1).await?.remove(0);
+    assert_eq!((r2.seq, r2.outcome), (2, Outcome::Succeeded), "{r2:?}");
+    // THEN aider restored the session's chat history: the model saw the first instruction
+    let requests = model.requests()?;
+    let history = requests.last().and_then(|r| r.pointer("/body/messages")).cloned().unwrap_or_default().to_string();
+    assert!(history.contains("Add a greeting line."), "the chat history was not restored");
+    assert_eq!(
+        w.branch_file(&branch, "AGENT_LOG.md").as_deref(),
+        Some("- Add a greeting line.\n- Now add a footer too.\n")
+    );
+    w.stop_all().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_cost_cap_stops_claude_code_and_the_reply_says_so() -> anyhow::Result<()> {
+    let model = Model::start().await?;
+    // The scripted model's first turn costs $0.00099 at Claude Code's prices.
+    let budgets = Budgets { inactivity_secs: None, max_cost_usd: Some(0.0005) };
+    let mut w = agent_world(&model, budgets).await?;
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "- Rebuild the whole site").await?;
+    let resp = w.responses(&r, 1).await?.remove(0);
+    // THEN the CLI stopped at the cap (before running the tool it asked for), and the reply
+    // names the cost cap; an instruction starting with "-" reached it as text, not an option
+    assert_eq!((resp.outcome, resp.error_code.clone()), (Outcome::Failed, Some(ErrorCode::CostLimit)), "{resp:?}");
+    assert!(resp.summary.contains("cost cap"), "{}", resp.summary);
+    assert!(resp.agent.as_ref().is_some_and(|a| a.budget_exhausted), "{:?}", resp.agent);
+    let first = model.requests()?.into_iter().next().expect("a request").to_string();
+    assert!(first.contains("- Rebuild the whole site"), "the instruction did not reach the model");
+    w.stop_all().await;
     Ok(())
 }

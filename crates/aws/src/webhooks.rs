@@ -11,8 +11,9 @@ use hyper_util::rt::TokioExecutor;
 
 /// Attempts per outcome (1 s, 2 s between them).
 pub const ATTEMPTS: u32 = 3;
-/// Time allowed for one attempt.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for one attempt: at most 3 × 5 s + 3 s of a responder's 60 s on a receiver
+/// that does not answer (a slow receiver must not stall the replies of other sessions).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a delivery ended, as recorded on the command.
 #[derive(Debug, Clone, PartialEq, Eq)]

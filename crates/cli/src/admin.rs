@@ -110,6 +110,9 @@ pub(crate) async fn apikey_create(
     println!("{secret}");
     let name: String = secret.chars().take(switchyard_orchestrator::sessions::KEY_PREFIX_CHARS).collect();
     eprintln!("(shown once; only its hash is stored; revoke with `switchyard apikey revoke --client {client} --prefix {name}`)");
+    if let Some(webhook) = o.authenticate(&secret).await?.and_then(|k| k.webhook_secret) {
+        eprintln!("webhook signing secret (verify `Switchyard-Signature` with it): {webhook}");
+    }
     Ok(())
 }
 

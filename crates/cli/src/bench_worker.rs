@@ -199,7 +199,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
 /// not installed (`make agents`).
 pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let Ok(bin) = repo.join(".agents/node_modules/.bin").canonicalize() else {
+    let Ok(bin) = repo.join(".agents/bin").canonicalize() else {
         println!("bench worker.agent_overhead: skipped (Claude Code not installed: make agents)");
         return Ok(());
     };

@@ -323,7 +323,7 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
         .filter(|k| *k == switchyard_core::agent::AgentKind::ClaudeCode)
         .with_context(|| format!("AGENT={kind}: this demo runs claude-code"))?;
     let root = examples_dir().join("..");
-    let bin = root.join(".agents/node_modules/.bin").canonicalize().context("run scripts/install-agents.sh first")?;
+    let bin = root.join(".agents/bin").canonicalize().context("run scripts/install-agents.sh first")?;
     println!(
         "Switchyard agent demo ({}) — emulator at {}",
         kind.as_str(),

@@ -157,6 +157,9 @@ pub struct AgentReport {
     /// worker runs the instruction again in a new conversation.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resume_missing: bool,
+    /// The CLI stopped itself at the project's cost cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub budget_exhausted: bool,
 }
 
 /// How the worker runs one instruction with an agent.
@@ -182,6 +185,8 @@ pub struct RunInput<'a> {
     pub state_dir: &'a str,
     /// The email's attachments, relative to the worktree.
     pub attachments: &'a [String],
+    /// The project's cost cap, for a CLI that enforces one itself.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl AgentConfig {
@@ -198,13 +203,17 @@ impl AgentConfig {
         }
         match self.kind {
             AgentKind::ClaudeCode => {
-                args.extend(["-p".into(), instruction]);
+                args.push("-p".into());
                 args.extend(["--output-format".into(), "stream-json".into(), "--verbose".into()]);
                 args.extend(["--model".into(), self.model.clone()]);
                 // The job user in its worktree is the sandbox: nothing it can reach is ours.
                 args.push("--dangerously-skip-permissions".into());
                 if let Some(id) = input.resume {
                     args.extend(["--resume".into(), id.to_string()]);
+                }
+                // The CLI's own cap: it stops before the next model call past it.
+                if let Some(cap) = input.max_cost_usd.filter(|c| c.is_finite() && *c > 0.0) {
+                    args.extend(["--max-budget-usd".into(), format!("{cap}")]);
                 }
                 env.push(("CLAUDE_CONFIG_DIR".into(), input.state_dir.to_string()));
                 env.push(("HOME".into(), input.state_dir.to_string()));
@@ -222,11 +231,12 @@ impl AgentConfig {
             }
             AgentKind::Aider => {
                 let history = format!("{}/chat-history.md", input.state_dir);
-                args.extend(["--message".into(), instruction]);
+                args.extend(["--message".into(), instruction.clone()]);
                 args.extend(["--model".into(), self.model.clone()]);
-                args.extend(["--yes-always".into(), "--no-auto-commits".into(), "--no-dirty-commits".into()]);
-                args.extend(["--no-check-update".into(), "--no-show-model-warnings".into(), "--no-pretty".into()]);
-                args.extend(["--no-stream".into(), "--no-gitignore".into(), "--no-analytics".into()]);
+                // The worker does all of git (aider would commit on its own).
+                args.extend(["--yes-always".into(), "--no-git".into(), "--no-check-update".into()]);
+                args.extend(["--no-show-model-warnings".into(), "--no-pretty".into(), "--no-stream".into()]);
+                args.push("--analytics-disable".into());
                 args.extend(["--chat-history-file".into(), history.clone()]);
                 args.extend(["--input-history-file".into(), format!("{}/input-history", input.state_dir)]);
                 args.extend(["--llm-history-file".into(), format!("{}/llm-history", input.state_dir)]);
@@ -234,17 +244,24 @@ impl AgentConfig {
                     args.push("--restore-chat-history".into());
                 }
                 env.push(("HOME".into(), input.state_dir.to_string()));
+                // The model price list ships with it: no fetch from the internet at start.
+                env.push(("LITELLM_LOCAL_MODEL_COST_MAP".into(), "True".into()));
                 if let Some(url) = &self.base_url {
                     env.push(("OPENAI_API_BASE".into(), url.clone()));
                 }
             }
         }
         args.extend(self.args.iter().cloned());
+        if self.kind == AgentKind::ClaudeCode {
+            // Last, after `--`: an instruction that starts with "-" (a list) is not an option.
+            args.extend(["--".into(), instruction]);
+        }
         Invocation { program: self.kind.program(), args, env }
     }
 
-    /// A reader of this CLI's output.
-    pub fn reader(&self, resume: Option<&str>, state_dir: &str) -> OutputReader {
+    /// A reader of this CLI's output; `redactor` removes secrets from every text it keeps,
+    /// before any clipping (a clipped secret would no longer match).
+    pub fn reader(&self, resume: Option<&str>, state_dir: &str, redactor: crate::redact::Redactor) -> OutputReader {
         OutputReader {
             kind: self.kind,
             report: AgentReport {
@@ -259,6 +276,8 @@ impl AgentConfig {
             resumed: resume.map(str::to_string),
             done: false,
             last_text: String::new(),
+            redactor,
+            announced: false,
         }
     }
 }
@@ -272,6 +291,9 @@ pub struct OutputReader {
     done: bool,
     /// The last thing the agent said (the summary of a run cut short).
     last_text: String,
+    redactor: crate::redact::Redactor,
+    /// aider's conversation (its history file) was reported.
+    announced: bool,
 }
 
 fn clip(s: &str, max: usize) -> String {
@@ -287,8 +309,25 @@ impl OutputReader {
     pub fn line(&mut self, line: &str) -> Vec<AgentEvent> {
         match self.kind {
             AgentKind::ClaudeCode => self.claude_line(line),
-            AgentKind::Aider => self.aider_line(line),
+            AgentKind::Aider => {
+                let mut out = Vec::new();
+                // aider's conversation is its history file: saved on the session with its
+                // first line, so the next command restores it.
+                if !self.announced {
+                    self.announced = true;
+                    if let Some(c) = self.report.conversation.clone() {
+                        out.push(AgentEvent::Conversation(c));
+                    }
+                }
+                out.extend(self.aider_line(line));
+                out
+            }
         }
+    }
+
+    /// Secrets out, then one bounded line.
+    fn clean(&self, text: &str, max: usize) -> String {
+        clip(&self.redactor.redact(text), max)
     }
 
     /// What the run reported (after its output ended); `None` if it never reported an end.
@@ -296,11 +335,27 @@ impl OutputReader {
         if !self.done {
             self.report.is_error = true;
             // Cut short (a limit, an interrupt): its last words, never its raw JSON.
-            self.report.summary = clip(&self.last_text, 2000);
+            self.report.summary = self.clean(&self.last_text, 2000);
             if self.kind == AgentKind::Aider {
-                // aider has no end line: its last words are the output's tail.
+                // aider has no end line: its last words are the output's tail (lines kept).
                 self.report.is_error = false;
-                self.report.summary = clip(output_tail.trim(), 2000);
+                // Its start-up banner is not what the user asked about.
+                const BANNER: [&str; 9] = [
+                    "Analytics",
+                    "Detected dumb terminal",
+                    "HTTPSConnectionPool",
+                    "Aider v",
+                    "Model:",
+                    "Git repo:",
+                    "Repo-map:",
+                    "https://aider.chat",
+                    "Tokens:",
+                ];
+                let words: Vec<&str> =
+                    output_tail.lines().filter(|l| !BANNER.iter().any(|b| l.trim_start().starts_with(b))).collect();
+                let tail = self.redactor.redact(words.join("\n").trim());
+                let n = tail.chars().count();
+                self.report.summary = tail.chars().skip(n.saturating_sub(2000)).collect();
             }
         }
         self.report
@@ -313,8 +368,9 @@ impl OutputReader {
 
     fn claude_line(&mut self, line: &str) -> Vec<AgentEvent> {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
-            // "No conversation found with session ID: …" on stderr, before any JSON.
-            if self.resumed.is_some() && line.contains("No conversation found") {
+            // "No conversation found with session ID: …" on stderr, before any JSON: the
+            // one sign that the conversation is gone (an error of the run is not).
+            if self.resumed.is_some() && line.starts_with("No conversation found") {
                 self.report.resume_missing = true;
             }
             return Vec::new();
@@ -335,7 +391,10 @@ impl OutputReader {
                             let text = b.get("text").and_then(|t| t.as_str()).unwrap_or("");
                             if !text.trim().is_empty() {
                                 self.last_text = text.to_string();
-                                out.push(AgentEvent::Progress { kind: "text", text: clip(text, MAX_PROGRESS_TEXT) });
+                                out.push(AgentEvent::Progress {
+                                    kind: "text",
+                                    text: self.clean(text, MAX_PROGRESS_TEXT),
+                                });
                             }
                         }
                         Some("tool_use") => {
@@ -361,20 +420,18 @@ impl OutputReader {
             }
             Some("result") => {
                 self.done = true;
+                let summary = self.clean(v.get("result").and_then(|t| t.as_str()).unwrap_or(""), 4000);
                 let r = &mut self.report;
-                r.summary = clip(v.get("result").and_then(|t| t.as_str()).unwrap_or(""), 4000);
-                r.cost_usd = v.get("total_cost_usd").and_then(|c| c.as_f64());
+                r.summary = summary;
+                r.cost_usd = v.get("total_cost_usd").and_then(|c| c.as_f64()).filter(|c| c.is_finite());
+                // The CLI's own cap (`--max-budget-usd`) ended the run.
+                r.budget_exhausted = v.get("subtype").and_then(|t| t.as_str()) == Some("error_max_budget_usd");
                 r.turns = v.get("num_turns").and_then(|c| c.as_u64()).unwrap_or(0) as u32;
                 r.is_error = v.get("is_error").and_then(|c| c.as_bool()).unwrap_or(false);
                 let u = |k: &str| v.pointer(&format!("/usage/{k}")).and_then(|x| x.as_u64()).unwrap_or(0);
                 r.input_tokens = u("input_tokens") + u("cache_creation_input_tokens") + u("cache_read_input_tokens");
                 r.output_tokens = u("output_tokens");
-                if r.is_error && r.turns == 0 && self.resumed.is_some() {
-                    r.resume_missing = true;
-                }
-                if let Some(c) = r.cost_usd {
-                    out.push(AgentEvent::Cost(c));
-                }
+                // The cost of a finished run is reported, never a reason to stop it.
                 out.push(AgentEvent::Final(r.clone()));
             }
             _ => {}
@@ -398,7 +455,7 @@ impl OutputReader {
                 };
                 (n.replace(',', "").parse::<f64>().unwrap_or(0.0) * mul) as u64
             };
-            for part in rest.split(',').map(|p| p.split(". ").next().unwrap_or("").trim()) {
+            for part in rest.split(',').map(|p| p.split(". ").next().unwrap_or("").trim().trim_end_matches('.')) {
                 if let Some(n) = part.strip_suffix(" sent") {
                     self.report.input_tokens += num(n);
                 } else if let Some(n) = part.strip_suffix(" received") {
@@ -407,7 +464,9 @@ impl OutputReader {
             }
             if let Some(session) = t.split("Cost:").nth(1).and_then(|c| c.split(',').nth(1)) {
                 if let Some(c) = session.trim().trim_start_matches('$').split_whitespace().next() {
-                    if let Ok(c) = c.parse::<f64>() {
+                    if let Ok(c) =
+                        c.parse::<f64>().map_err(|_| ()).and_then(|c| if c.is_finite() { Ok(c) } else { Err(()) })
+                    {
                         self.report.cost_usd = Some(c);
                         out.push(AgentEvent::Cost(c));
                     }
@@ -463,26 +522,37 @@ mod tests {
 
     #[test]
     fn claude_code_resumes_and_never_goes_through_a_shell() {
-        let input = RunInput { instruction: "do it; rm -rf /", resume: Some("abc"), state_dir: "/s", attachments: &[] };
+        let input = RunInput {
+            instruction: "- do it; rm -rf /",
+            resume: Some("abc"),
+            state_dir: "/s",
+            attachments: &[],
+            max_cost_usd: Some(1.5),
+        };
         let inv = claude().invocation(&input);
         assert_eq!(inv.program, "claude");
-        assert_eq!(inv.args[0..2], ["-p".to_string(), "do it; rm -rf /".to_string()]);
+        assert_eq!(inv.args[0], "-p");
+        // The instruction is the last argument, after `--` (it may start with "-").
+        let n = inv.args.len();
+        assert_eq!(inv.args[n - 2..], ["--".to_string(), "- do it; rm -rf /".to_string()]);
         let at = inv.args.iter().position(|a| a == "--resume").expect("resumes");
         assert_eq!(inv.args[at + 1], "abc");
-        assert_eq!(inv.args.last().map(String::as_str), Some("--x"));
+        let cap = inv.args.iter().position(|a| a == "--max-budget-usd").expect("cost cap");
+        assert_eq!(inv.args[cap + 1], "1.5");
+        assert_eq!(inv.args[n - 3], "--x");
         assert!(inv.env.contains(&("CLAUDE_CONFIG_DIR".into(), "/s".into())));
     }
 
     #[test]
     fn claude_code_stream_json_gives_progress_cost_and_conversation() {
-        let mut r = claude().reader(None, "/s");
+        let mut r = claude().reader(None, "/s", crate::redact::Redactor::default());
         let init = r#"{"type":"system","subtype":"init","session_id":"s-1"}"#;
         assert_eq!(r.line(init), vec![AgentEvent::Conversation("s-1".into())]);
         let tool = r#"{"type":"assistant","session_id":"s-1","message":{"content":[{"type":"tool_use","name":"Edit","input":{"file_path":"a.txt"}}]}}"#;
         assert_eq!(r.line(tool), vec![AgentEvent::Progress { kind: "edit", text: "Edit: a.txt".into() }]);
         let result = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":2,"result":"Done.","session_id":"s-1","total_cost_usd":0.5,"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":7}}"#;
         let ev = r.line(result);
-        assert_eq!(ev[0], AgentEvent::Cost(0.5));
+        assert!(matches!(ev[..], [AgentEvent::Final(_)]), "a finished run's cost never stops it: {ev:?}");
         let report = r.finish("");
         assert_eq!(
             (report.summary.as_str(), report.input_tokens, report.output_tokens, report.turns),
@@ -494,15 +564,32 @@ mod tests {
 
     #[test]
     fn a_lost_conversation_is_noticed() {
-        let mut r = claude().reader(Some("gone"), "/s");
+        let mut r = claude().reader(Some("gone"), "/s", crate::redact::Redactor::default());
         r.line("No conversation found with session ID: gone");
         let report = r.finish("");
         assert!(report.resume_missing && report.is_error);
     }
 
     #[test]
+    fn secrets_are_removed_before_texts_are_clipped() {
+        let secret = "sk-live-0123456789abcdef";
+        let redactor = crate::redact::Redactor::new([secret.to_string()]);
+        let mut r = claude().reader(None, "/s", redactor);
+        let long = format!("{}{secret} and more", "x".repeat(MAX_PROGRESS_TEXT - 5));
+        let line =
+            serde_json::json!({"type":"assistant","message":{"content":[{"type":"text","text": long}]}}).to_string();
+        let ev = r.line(&line);
+        let AgentEvent::Progress { text, .. } = &ev[0] else { panic!("{ev:?}") };
+        assert!(!text.contains("sk-live-01234"), "a clipped secret leaked: {text}");
+        let result = serde_json::json!({"type":"result","result": format!("done {secret}"),"subtype":"error_max_budget_usd","is_error":true}).to_string();
+        r.line(&result);
+        let report = r.finish("");
+        assert!(!report.summary.contains(secret) && report.budget_exhausted, "{report:?}");
+    }
+
+    #[test]
     fn a_run_without_a_result_line_is_an_error() {
-        let mut r = claude().reader(None, "/s");
+        let mut r = claude().reader(None, "/s", crate::redact::Redactor::default());
         r.line("not json");
         assert!(r.finish("").is_error);
     }
@@ -510,14 +597,18 @@ mod tests {
     #[test]
     fn aider_output_gives_edits_tokens_and_cost() {
         let cfg = AgentConfig { kind: AgentKind::Aider, ..claude() };
-        let mut r = cfg.reader(None, "/s");
+        let mut r = cfg.reader(None, "/s", crate::redact::Redactor::default());
+        // The history file is the conversation, reported with the first line.
         assert_eq!(
-            r.line("Applied edit to index.html")[0],
-            AgentEvent::Progress { kind: "edit", text: "edited index.html".into() }
+            r.line("Applied edit to index.html"),
+            vec![
+                AgentEvent::Conversation("/s/chat-history.md".into()),
+                AgentEvent::Progress { kind: "edit", text: "edited index.html".into() }
+            ]
         );
         let ev = r.line("Tokens: 1.2k sent, 42 received. Cost: $0.01 message, $0.03 session.");
         assert_eq!(ev, vec![AgentEvent::Cost(0.03)]);
-        let report = r.finish("all done");
+        let report = r.finish("Aider v0.86.2\nModel: x\nall done\nTokens: 1 sent, 2 received.");
         assert_eq!((report.input_tokens, report.output_tokens, report.summary.as_str()), (1200, 42, "all done"));
         assert_eq!(report.conversation.as_deref(), Some("/s/chat-history.md"));
     }

@@ -253,7 +253,8 @@ impl Orchestrator {
             warn!("the session's API key is gone or has no webhook secret; no webhook");
             return Ok(());
         };
-        if !self.store.claim_webhook(&r.session, r.seq).await? {
+        // A claim older than the responder's whole run (60 s) was left by one that died.
+        if !self.store.claim_webhook(&r.session, r.seq, 5 * 60 * 1000).await? {
             return Ok(());
         }
         let body = serde_json::json!({

@@ -3,7 +3,6 @@
 //! The command line and the reading of its output are core's (`switchyard_core::agent`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_aws::store::Store;
@@ -12,8 +11,9 @@ use switchyard_core::ids::SessionId;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-/// How often at most the progress window is written while events keep coming.
-pub const PROGRESS_FLUSH: Duration = Duration::from_millis(250);
+/// How often at most the progress window is written while events keep coming (each write
+/// rewrites the command item: a cost per running agent of one item write a second).
+pub const PROGRESS_FLUSH: Duration = Duration::from_secs(1);
 
 /// Where the CLI's executable is: `SWITCHYARD_AGENT_BIN` (a directory) first, then the
 /// worker's `PATH`. Resolved by the worker, so the job's `PATH` cannot swap it.
@@ -41,22 +41,23 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts recording for one command.
-    pub fn start(store: Store, session: SessionId, seq: u64, redactor: Arc<switchyard_core::redact::Redactor>) -> Self {
+    /// (After the events its earlier runs recorded; texts come redacted from the reader.)
+    pub fn start(store: Store, session: SessionId, seq: u64, earlier: Vec<ProgressEvent>) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, String)>();
         let task = tokio::spawn(async move {
-            let mut window: Vec<ProgressEvent> = Vec::new();
-            let mut n = 0u32;
+            let mut n = earlier.iter().map(|e| e.n).max().unwrap_or(0);
+            let mut window = earlier;
             let mut open = true;
             while open {
                 // Wait for one event, then gather what else comes within the flush interval.
                 match rx.recv().await {
-                    Some(e) => push(&mut window, &mut n, e, &redactor),
+                    Some(e) => push(&mut window, &mut n, e),
                     None => break,
                 }
                 let until = tokio::time::Instant::now() + PROGRESS_FLUSH;
                 loop {
                     match tokio::time::timeout_at(until, rx.recv()).await {
-                        Ok(Some(e)) => push(&mut window, &mut n, e, &redactor),
+                        Ok(Some(e)) => push(&mut window, &mut n, e),
                         Ok(None) => {
                             open = false;
                             break;
@@ -84,15 +85,9 @@ impl Recorder {
     }
 }
 
-fn push(
-    window: &mut Vec<ProgressEvent>,
-    n: &mut u32,
-    (kind, text): (&'static str, String),
-    r: &switchyard_core::redact::Redactor,
-) {
+fn push(window: &mut Vec<ProgressEvent>, n: &mut u32, (kind, text): (&'static str, String)) {
     *n += 1;
-    // Secrets never leave the worker, progress included.
-    window.push(ProgressEvent { n: *n, at_ms: switchyard_aws::now_ms(), kind: kind.into(), text: r.redact(&text) });
+    window.push(ProgressEvent { n: *n, at_ms: switchyard_aws::now_ms(), kind: kind.into(), text });
     if window.len() > MAX_PROGRESS_EVENTS {
         let cut = window.len() - MAX_PROGRESS_EVENTS;
         window.drain(..cut);

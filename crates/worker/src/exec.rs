@@ -252,7 +252,10 @@ async fn run_command(
             run_job(sh, work, &dir, &instruction_file, &attachments, agent.as_ref(), first, interrupt.clone()).await;
         match run {
             // The conversation to resume is gone (a new task's empty disk): once more, new.
-            (Ok(_), Some(r)) if r.resume_missing && first => {
+            // Only when the CLI said so and did nothing (no model turn, exited by itself).
+            (Ok(j), Some(r))
+                if r.resume_missing && r.turns == 0 && matches!(j.end, job::JobEnd::Exited(_)) && first =>
+            {
                 info!(session = %work.session, "the agent's conversation is gone; starting a new one");
                 if let Err(e) = sh.store.set_conversation(&work.session, None).await {
                     warn!(session = %work.session, error = %e, "conversation not forgotten");
@@ -263,13 +266,17 @@ async fn run_command(
         }
     };
     let _ = tokio::fs::remove_file(&instruction_file).await;
-    let (result, report) = match (result, report) {
+    let (mut result, report) = match (result, report) {
         (Ok(r), report) => (r, report),
         (Err(e), _) => {
             let f = Failure::new(ErrorCode::Spawn, &e, "the job could not start");
             return finish(sh, work, f.applied(response)).await;
         }
     };
+    // The CLI stopped itself at the cost cap: the same limit as ours, said the same way.
+    if report.as_ref().is_some_and(|r| r.budget_exhausted) && matches!(result.end, job::JobEnd::Exited(_)) {
+        result.end = job::JobEnd::Limit(switchyard_core::agent::Limit::Cost);
+    }
     let stop = reason.lock().ok().and_then(|r| r.clone());
     let max_run = sh.project.max_run_secs.max(1);
     let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
@@ -363,14 +370,23 @@ async fn run_job(
         resume: conversation.as_deref(),
         state_dir: &state_str,
         attachments,
+        max_cost_usd: sh.project.budgets.max_cost_usd,
     };
     let invocation = agent.invocation(&input);
     let program = program.to_string_lossy().into_owned();
     spec.program = job::Program::Exec(&program, &invocation.args);
     spec.extra_env = &invocation.env;
-    let mut reader = agent.reader(conversation.as_deref(), &state_str);
-    let recorder =
-        crate::coding::Recorder::start(sh.store.clone(), work.session.clone(), work.seq, Arc::new(sh.redactor.clone()));
+    let mut reader = agent.reader(conversation.as_deref(), &state_str, sh.redactor.clone());
+    // A command's events keep counting across its runs (a retry, a resumed attempt), so an
+    // SSE client's `Last-Event-ID` never skips the new ones.
+    let earlier = match sh.store.get_command(&work.session, work.seq).await {
+        Ok(c) => c.map(|c| c.progress).unwrap_or_default(),
+        Err(e) => {
+            warn!(session = %work.session, error = %e, "earlier progress not read");
+            Vec::new()
+        }
+    };
+    let recorder = crate::coding::Recorder::start(sh.store.clone(), work.session.clone(), work.seq, earlier);
     let cap = sh.project.budgets.max_cost_usd;
     let mut saved: Option<String> = conversation.clone();
     let mut on_line = |line: &str| {
@@ -569,6 +585,9 @@ async fn finish(sh: &Shared, work: &Work, mut response: Response) -> Result<End,
     // The one place an outcome's texts leave the worker: nothing secret goes with them.
     response.summary = sh.redactor.redact(&response.summary);
     response.error_message = response.error_message.map(|m| sh.redactor.redact(&m));
+    if let Some(a) = response.agent.as_mut() {
+        a.summary = sh.redactor.redact(&a.summary);
+    }
     let update = CommandUpdate::from(&response);
     Ok(match sh.store.finish_command(&work.session, response.seq, response.outcome, &update).await? {
         Finished::Recorded => End::Respond(Box::new(response)),

@@ -151,13 +151,14 @@ pub async fn run(
     if let Some((uid, gid)) = spec.identity.ids {
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
+    // A shell job reads the instruction on stdin; an agent gets it as an argument (a CLI
+    // that also reads stdin would see it twice).
+    let stdin = match spec.program {
+        Program::Shell(_) => Stdio::piped(),
+        Program::Exec(..) => Stdio::null(),
+    };
+    let mut child =
+        cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true).spawn()?;
     let spawned = tokio::time::Instant::now();
     let pid = child.id();
     if let Some(mut stdin) = child.stdin.take() {

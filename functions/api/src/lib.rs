@@ -305,11 +305,45 @@ fn webhook_url(key: &ApiKeyItem, url: &str) -> Result<String, Problem> {
     } else {
         return bad("the webhook URL must be https://");
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if url.contains('#') {
+        return bad("the webhook URL must not have a fragment");
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {
         return bad("the webhook URL needs a host and no user-info");
     }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if url.starts_with("https://") && internal_host(host) {
+        return bad("the webhook URL names a loopback, private or link-local address");
+    }
     Ok(url.to_string())
+}
+
+/// A host a webhook must not be sent to: loopback, private, link-local (the instance
+/// metadata address among them), unspecified, or `localhost`. Names are checked as written;
+/// a public name that resolves to such an address is not caught here.
+fn internal_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let seg = ip.segments();
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+        Err(_) => false,
+    }
 }
 
 /// How long one `GET …/events` waits for something new before it ends (the client
@@ -377,5 +411,47 @@ async fn events(state: &State, s: &SessionItem, req: &Request) -> Result<Respons
                 .map_err(|e| Problem::new(500, "internal", e.to_string()));
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(secret: Option<&str>) -> ApiKeyItem {
+        ApiKeyItem {
+            pk: "APIKEY#x".into(),
+            sk: "META".into(),
+            client: "acme".into(),
+            user: "ann@example.com".into(),
+            projects: vec![],
+            scopes: vec![],
+            key_prefix: "sy_x".into(),
+            created_ms: 0,
+            revoked_ms: None,
+            webhook_secret: secret.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn webhook_urls_must_be_public_https() {
+        let k = key(Some("whsec_x"));
+        assert!(webhook_url(&k, "https://hooks.example.com/switchyard?x=1").is_ok());
+        for bad in [
+            "http://hooks.example.com/h",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.5/h",
+            "https://127.0.0.1:8443/h",
+            "https://[::1]/h",
+            "https://[fd00::1]/h",
+            "https://localhost/h",
+            "https://user:pw@hooks.example.com/h",
+            "https://hooks.example.com/h#frag",
+            "https://hooks.example.com/a b",
+            "ftp://hooks.example.com/h",
+        ] {
+            assert!(webhook_url(&k, bad).is_err(), "{bad} was accepted");
+        }
+        assert_eq!(webhook_url(&key(None), "https://hooks.example.com/h").map_err(|p| p.status), Err(400));
     }
 }

@@ -326,13 +326,20 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the one webhook of a command's outcome (sent at most once): `false` if it was
-    /// claimed before.
-    pub async fn claim_webhook(&self, id: &SessionId, seq: u64) -> Result<bool, AwsError> {
+    /// Claims the one webhook of a command's outcome: `false` if it was delivered, failed,
+    /// or is being sent. A claim left `sending` longer than `stale_ms` (its responder died
+    /// mid-delivery) may be taken again, so a webhook is never lost to a crash; a receiver
+    /// can drop the rare repeat by its `Switchyard-Delivery` id.
+    pub async fn claim_webhook(&self, id: &SessionId, seq: u64, stale_ms: u64) -> Result<bool, AwsError> {
+        let now = crate::now_ms();
         let res = self
             .update_command(id, seq)
-            .update_expression("SET webhook = :w")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(webhook)")
+            .update_expression("SET webhook = :w, webhook_claimed_ms = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(webhook) OR (webhook = :w AND webhook_claimed_ms < :stale))",
+            )
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":stale", n(now.saturating_sub(stale_ms)))
             .expression_attribute_values(":w", s("sending"))
             .send()
             .await;
