@@ -122,9 +122,17 @@ async fn load(config: &CliConfig) -> anyhow::Result<()> {
         stop_workers: 0,
         duplicates: 0.0,
         aws_faults: 0.0,
+        poison: 0.0,
         deadline: Duration::from_secs(600),
     };
-    let chaos = LoadOptions { kill_workers: 3, stop_workers: 2, duplicates: 0.2, aws_faults: 0.02, ..plain.clone() };
+    let chaos = LoadOptions {
+        kill_workers: 3,
+        stop_workers: 2,
+        duplicates: 0.2,
+        aws_faults: 0.02,
+        poison: 0.01,
+        ..plain.clone()
+    };
     let runs = [
         (Scenario::Seed, &plain, "seed"),
         (Scenario::Burst, &plain, "burst"),
@@ -143,6 +151,9 @@ async fn load(config: &CliConfig) -> anyhow::Result<()> {
         println!("bench load.{name}.reexecuted = {} commands", r.reexecuted);
         println!("bench load.{name}.out_of_order = {} starts", r.out_of_order);
         println!("bench load.{name}.email_to_reply_p99_ms = {} ms", r.email_to_reply_ms[2]);
+        if opts.poison > 0.0 {
+            println!("bench load.{name}.poisoned = {} sent, {} answered failed (dlq)", r.poisoned.0, r.poisoned.1);
+        }
         reports.push(r);
     }
     crate::load::print_table(&reports);

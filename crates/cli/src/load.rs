@@ -20,6 +20,7 @@ use switchyard_core::ids::{SessionId, ThreadId};
 use switchyard_core::messages::Outcome;
 use switchyard_core::project::{InterruptScope, ProjectConfig};
 use switchyard_core::status::CommandStatus;
+use switchyard_core::status::ErrorCode;
 use switchyard_orchestrator::sessions::SessionControl;
 
 use crate::config::CliConfig;
@@ -59,6 +60,9 @@ pub(crate) struct LoadOptions {
     pub(crate) duplicates: f64,
     /// Share of AWS calls failed by injection (set in the environment by `main`).
     pub(crate) aws_faults: f64,
+    /// Share of instructions (never a thread's last) the workers cannot process: they reach
+    /// the DLQ and their sender is told (set in the workers' environment by `main`).
+    pub(crate) poison: f64,
     /// Give up waiting for outcomes after this long.
     pub(crate) deadline: Duration,
 }
@@ -125,7 +129,10 @@ pub(crate) struct ScenarioReport {
     /// Job starts of a seq lower than one already started in the same session.
     pub(crate) out_of_order: usize,
     /// Commands failed (or cancelled where nothing was cancelled), or still queued/running.
+    /// A poisoned instruction is expected to fail with `dlq`, and counts as handled.
     pub(crate) failed: usize,
+    /// Poisoned instructions sent, and how many of them were answered `failed (dlq)`.
+    pub(crate) poisoned: (usize, usize),
     /// Extra starts (retries after kills and stops).
     pub(crate) retried: u64,
     /// Commands interrupted (superseded or interrupted on request).
@@ -273,6 +280,12 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         }
     }
     let faults_before = switchyard_aws::faults::injected();
+    // The workers inherit this process's environment: poison only where asked.
+    if o.poison > 0.0 {
+        std::env::set_var("SWITCHYARD_TEST_POISON", POISON.trim());
+    } else {
+        std::env::remove_var("SWITCHYARD_TEST_POISON");
+    }
     let env = [
         ("SWITCHYARD_POLL_WAIT_SECS", "1".to_string()),
         ("SWITCHYARD_HEARTBEAT_SECS", "2".into()),
@@ -354,11 +367,12 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
 
     // Every thread its own task.
     let duplicates = Arc::new(Mutex::new(0usize));
+    let eligible = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for (t, script) in scripts.into_iter().enumerate() {
         let (rt, key, bar, dup, run) =
             (rt.clone(), keys[&script.user].clone(), bar.clone(), duplicates.clone(), id.clone());
-        let dup_rate = o.duplicates;
+        let (dup_rate, poison_rate, eligible) = (o.duplicates, o.poison, eligible.clone());
         tasks.spawn(async move {
             let mut sent = Sent { email: !script.api, ..Sent::default() };
             tokio::time::sleep(script.start).await;
@@ -366,7 +380,16 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
             let mut previous: Option<String> = None;
             for (k, (delay, step)) in script.steps.iter().enumerate() {
                 tokio::time::sleep(*delay).await;
-                let ctx = Ctx { rt: &rt, script: &script, key: &key, run: &run, dup_rate, dups: &dup };
+                let ctx = Ctx {
+                    rt: &rt,
+                    script: &script,
+                    key: &key,
+                    run: &run,
+                    dup_rate,
+                    dups: &dup,
+                    poison_rate,
+                    eligible: &eligible,
+                };
                 let res = perform(&ctx, t, k, *step, &mut sent, &mut previous, &mut rng).await;
                 if let Err(e) = res {
                     sent.errors.push(format!("step {k}: {e:#}"));
@@ -459,6 +482,17 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         let cmds = &all[s.as_str()];
         r.lost += t.instructions.saturating_sub(cmds.len());
         for c in cmds {
+            if c.instruction.contains(POISON) {
+                r.poisoned.0 += 1;
+                // Expected: set aside in the DLQ and answered as failed.
+                if c.status == CommandStatus::Final(Outcome::Failed) && c.error_code == Some(ErrorCode::Dlq) {
+                    r.poisoned.1 += 1;
+                    handled += 1;
+                } else {
+                    r.failed += 1;
+                }
+                continue;
+            }
             match c.status.outcome() {
                 Some(Outcome::Succeeded | Outcome::Interrupted) => handled += 1,
                 Some(Outcome::Cancelled) if t.cancelled => {
@@ -544,6 +578,9 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     Ok(r)
 }
 
+/// The text that marks a poisoned instruction (`SWITCHYARD_TEST_POISON` of the workers).
+pub(crate) const POISON: &str = " [poison]";
+
 /// What every step of a thread works with.
 struct Ctx<'a> {
     rt: &'a Runtime,
@@ -552,6 +589,10 @@ struct Ctx<'a> {
     run: &'a str,
     dup_rate: f64,
     dups: &'a Mutex<usize>,
+    poison_rate: f64,
+    /// Instructions that could be poisoned so far (all threads): every `1/rate`-th one is,
+    /// so a run poisons a fixed share, not a random one.
+    eligible: &'a std::sync::atomic::AtomicUsize,
 }
 
 /// Performs step `k` of thread `t`.
@@ -567,7 +608,20 @@ async fn perform(
     let (rt, script, key, run) = (c.rt, c.script, c.key, c.run);
     match step {
         Step::Instruction { long } => {
-            let text = format!("Instruction {k} of thread {t}{}.", if long { " (long)" } else { "" });
+            let last = script.steps.iter().rposition(|(_, s)| matches!(s, Step::Instruction { .. }));
+            // Never the thread's last instruction: the last one must succeed.
+            // Nor in a thread that cancels: a poisoned message holds its session's FIFO group
+            // for its receives, so a later cancel could catch the last instruction still queued.
+            let cancels = script.steps.iter().any(|(_, s)| matches!(s, Step::Cancel));
+            let poisoned = last != Some(k) && !cancels && c.poison_rate > 0.0 && {
+                let every = (1.0 / c.poison_rate).round().max(1.0) as usize;
+                c.eligible.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % every == every - 1
+            };
+            let text = format!(
+                "Instruction {k} of thread {t}{}{}.",
+                if long { " (long)" } else { "" },
+                if poisoned { POISON } else { "" }
+            );
             sent.sent_ms.push(switchyard_aws::now_ms());
             sent.instructions += 1;
             if script.api {
@@ -669,10 +723,11 @@ fn reply_times(outbox: &Path) -> anyhow::Result<HashMap<String, u64>> {
 /// The table of reports.
 pub(crate) fn print_table(reports: &[ScenarioReport]) {
     println!(
-        "{:<11} {:>5} {:>8} {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}",
+        "{:<11} {:>5} {:>8} {:>7} {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}",
         "scenario",
         "sent",
         "handled",
+        "poison",
         "lost",
         "dup",
         "rerun",
@@ -688,10 +743,11 @@ pub(crate) fn print_table(reports: &[ScenarioReport]) {
     );
     for r in reports {
         println!(
-            "{:<11} {:>5} {:>7.1}% {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}  {}",
+            "{:<11} {:>5} {:>7.1}% {:>7} {:>5} {:>5} {:>5} {:>5} {:>6} {:>7} {:>6} {:>5} {:>4} {:>5} {:>22} {:>18}  {}",
             r.scenario,
             r.sent,
             r.handled_pct,
+            format!("{}/{}", r.poisoned.1, r.poisoned.0),
             r.lost,
             r.duplicated,
             r.reexecuted,

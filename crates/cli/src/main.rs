@@ -146,6 +146,10 @@ enum Command {
         /// the service, half executed with the response lost; the SDK retries them.
         #[arg(long, default_value_t = 0.0)]
         aws_faults: f64,
+        /// Share of instructions the workers cannot process (never a thread's last): they
+        /// reach the DLQ and their sender gets a failure reply.
+        #[arg(long, default_value_t = 0.0)]
+        poison: f64,
         /// Seconds to wait for every outcome of a scenario.
         #[arg(long, default_value_t = 300)]
         deadline_secs: u64,
@@ -278,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
             stop_workers,
             duplicates,
             aws_faults,
+            poison,
             deadline_secs,
             json,
             html,
@@ -289,6 +294,7 @@ async fn main() -> anyhow::Result<()> {
                 stop_workers,
                 duplicates,
                 aws_faults,
+                poison,
                 deadline: std::time::Duration::from_secs(deadline_secs),
             };
             let mut reports = Vec::new();

@@ -265,6 +265,16 @@ impl Agent {
             return;
         };
         match parsed {
+            InMessage::Work(w)
+                if self.sh.cfg.poison_marker.as_ref().is_some_and(|m| w.instruction.contains(m.as_str())) =>
+            {
+                // Load testing only: a message this worker "cannot process", left to the
+                // redrive policy (DLQ after MAX_RECEIVE_COUNT receives) like a real one.
+                warn!(session = %w.session, command = %w.command_id, receives = msg.receive_count, "poison message (test switch): released unprocessed");
+                if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &msg.receipt, 0).await {
+                    warn!(message = %msg.id, error = %e, "release failed");
+                }
+            }
             InMessage::Work(w) => {
                 if self.running.len() < self.slots && !self.session_busy(&w.session) {
                     self.start(msg, w);

@@ -63,6 +63,10 @@ pub struct WorkerConfig {
     /// `SWITCHYARD_ATTACHMENTS_BUCKET`: where the email attachments of this client are
     /// stored (the scoped credentials may read `attachments/{client}/*` there only).
     pub attachments_bucket: Option<String>,
+    /// `SWITCHYARD_TEST_POISON`: **load testing only**. A work message whose instruction
+    /// contains this text is released unprocessed on every receive, as a message the worker
+    /// cannot process would be, until SQS moves it to the DLQ (`switchyard load --poison`).
+    pub poison_marker: Option<String>,
 }
 
 fn req(name: &'static str) -> Result<String, ConfigError> {
@@ -106,6 +110,7 @@ impl WorkerConfig {
             job_user: std::env::var("SWITCHYARD_JOB_USER").unwrap_or_else(|_| "switchyard-job".into()),
             worker_role_arn: std::env::var("SWITCHYARD_WORKER_ROLE_ARN").ok().filter(|v| !v.is_empty()),
             attachments_bucket: std::env::var("SWITCHYARD_ATTACHMENTS_BUCKET").ok().filter(|v| !v.is_empty()),
+            poison_marker: std::env::var("SWITCHYARD_TEST_POISON").ok().filter(|v| !v.is_empty()),
             container_id,
         })
     }

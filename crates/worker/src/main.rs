@@ -12,6 +12,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     switchyard_aws::metrics::enable("worker");
     let cfg = WorkerConfig::from_env()?;
+    if let Some(marker) = &cfg.poison_marker {
+        tracing::warn!(marker = %marker, "SWITCHYARD_TEST_POISON is set: load testing only; never in a deployment");
+    }
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let sdk = switchyard_worker::scoped_sdk_config(&cfg, sdk).await?;
     let clients = Clients::new(&sdk, None);
