@@ -319,9 +319,8 @@ impl Drop for ScriptedModel {
 /// (this machine reaches no model), with its progress printed as it is recorded: a new
 /// request, then a follow-up that resumes the same conversation.
 pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<()> {
-    let kind = switchyard_core::agent::AgentKind::parse(kind)
-        .filter(|k| *k == switchyard_core::agent::AgentKind::ClaudeCode)
-        .with_context(|| format!("AGENT={kind}: this demo runs claude-code"))?;
+    use switchyard_core::agent::AgentKind;
+    let kind = AgentKind::parse(kind).with_context(|| format!("AGENT={kind}: claude-code or aider"))?;
     let root = examples_dir().join("..");
     let bin = root.join(".agents/bin").canonicalize().context("run scripts/install-agents.sh first")?;
     println!(
@@ -354,11 +353,11 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
     };
     // The provider key is a project secret in SSM like any other: only the job sees it.
     let sdk = switchyard_aws::clients::load_sdk_config().await;
-    let parameter = "/switchyard/acme/anthropic-api-key";
+    let parameter = "/switchyard/acme/model-provider-key";
     aws_sdk_ssm::Client::new(&sdk)
         .put_parameter()
         .name(parameter)
-        .value("sk-ant-scripted-demo")
+        .value("sk-scripted-demo")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .overwrite(true)
         .send()
@@ -366,8 +365,13 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
     let bar = ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(120));
     let d = Demo { rt, bar };
+    // Each CLI reads its provider's key and address where that provider's tools do.
+    let (key_var, model_name, base_url) = match kind {
+        AgentKind::ClaudeCode => ("ANTHROPIC_API_KEY", "claude-sonnet-4-5", format!("http://127.0.0.1:{port}")),
+        AgentKind::Aider => ("OPENAI_API_KEY", "openai/scripted", format!("http://127.0.0.1:{port}/v1")),
+    };
     let mut secrets = std::collections::BTreeMap::new();
-    secrets.insert("ANTHROPIC_API_KEY".to_string(), parameter.to_string());
+    secrets.insert(key_var.to_string(), parameter.to_string());
     d.rt.orchestrator
         .put_project(ProjectConfig {
             client: "acme".into(),
@@ -385,9 +389,9 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
             attachments: Default::default(),
             agent: Some(switchyard_core::agent::AgentConfig {
                 kind,
-                model: "claude-sonnet-4-5".into(),
+                model: model_name.into(),
                 args: Vec::new(),
-                base_url: Some(format!("http://127.0.0.1:{port}")),
+                base_url: Some(base_url),
             }),
             budgets: switchyard_core::agent::Budgets { inactivity_secs: Some(120), max_cost_usd: Some(5.0) },
             acknowledge_email: true,

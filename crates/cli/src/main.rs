@@ -33,7 +33,7 @@ enum Command {
     Dev,
     /// A scripted run on the local runtime: emails, API calls, interrupts; then the results.
     Demo {
-        /// Run a real coding agent CLI (`claude-code`) as the job, against the scripted model
+        /// Run a real coding agent CLI (`claude-code` or `aider`) as the job, against the scripted model
         /// endpoint, and print its progress as it arrives.
         #[arg(long, env = "AGENT")]
         agent: Option<String>,
