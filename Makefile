@@ -27,7 +27,7 @@ job-user: ## the unprivileged user jobs run as (the worker image has it; here wh
 	@id switchyard-job >/dev/null 2>&1 || { [ "$$(id -u)" != 0 ] && echo "not root: jobs will run as the worker's own user"; } \
 	  || useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job
 
-agents: ## the coding agent CLIs (pinned, from npm) that agent projects, their tests and `make demo AGENT=…` run
+agents: ## the coding agent CLIs (pinned: Claude Code from npm, aider from PyPI) that agent projects, their tests and `make demo AGENT=…` run
 	@scripts/install-agents.sh >/dev/null
 
 test: lint-infra job-user agents ## all tests, against the emulator this starts itself

@@ -28,6 +28,9 @@ if [ "$("$dir/aider/bin/python" -c 'import importlib.metadata as m; print(m.vers
   "$py" -m venv "$dir/aider"
   "$dir/aider/bin/pip" install --quiet --disable-pip-version-check "aider-chat==$AIDER_VERSION" >&2
   ln -sfn "$PWD/$dir/aider/bin/aider" "$bin/aider"
+  # Byte-compiled now, as root: the job user cannot write __pycache__ in this venv, and
+  # a first run that compiles litellm takes tens of seconds.
+  "$dir/aider/bin/python" -m compileall -q "$dir/aider/lib" >/dev/null 2>&1 || true
 fi
 
 # Jobs run as an unprivileged user: it must be able to run the CLIs.

@@ -118,10 +118,15 @@ impl World {
 
     /// Collects responses from `out` until `n` have arrived.
     pub async fn responses(&self, r: &RouteOutcome, n: usize) -> anyhow::Result<Vec<Response>> {
+        self.responses_within(r, n, WAIT).await
+    }
+
+    /// The same with another deadline (a real agent CLI's first start can be slow).
+    pub async fn responses_within(&self, r: &RouteOutcome, n: usize, wait: Duration) -> anyhow::Result<Vec<Response>> {
         let url = self.out_url(r).await?;
         let q = self.env.queues();
         let mut got: Vec<Response> = Vec::new();
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
         while got.len() < n {
             anyhow::ensure!(tokio::time::Instant::now() < deadline, "timed out waiting for {n} responses, got {got:?}");
             for m in q.receive(&url, 10, 1, Some(60)).await? {

@@ -20,6 +20,9 @@ use switchyard_tests::{eventually, git, project, scratch_dir, unique};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TO: &str = "acme.site@in.example.com";
+/// A real CLI's first start on a cold machine (aider imports litellm: seconds, tens of them
+/// with six tests at once on two cores) — a deadline, not a sleep.
+const AGENT_WAIT: Duration = Duration::from_secs(120);
 
 /// The scripted provider, stopped when dropped.
 struct Model {
@@ -117,7 +120,7 @@ async fn claude_code_edits_commits_streams_progress_and_resumes_its_conversation
     let mut w = agent_world(&model, Budgets::default()).await?;
     // WHEN an email asks for a change
     let first = w.send(ANN, TO, &format!("{}@x", unique()), "Add a greeting line to the site.").await?;
-    let r1 = w.responses(&first, 1).await?.remove(0);
+    let r1 = w.responses_within(&first, 1, AGENT_WAIT).await?.remove(0);
     // THEN Claude Code ran the scripted tool call, and its edit is the commit
     assert_eq!(r1.outcome, Outcome::Succeeded, "{r1:?}");
     assert_eq!(r1.files_changed, vec!["AGENT_LOG.md"]);
@@ -154,7 +157,7 @@ async fn claude_code_edits_commits_streams_progress_and_resumes_its_conversation
 
     // WHEN a follow-up arrives in the thread
     let second = w.send(ANN, &token(&first), &format!("{}@x", unique()), "Now add a footer too.").await?;
-    let r2 = w.responses(&first, 1).await?.remove(0);
+    let r2 = w.responses_within(&first, 1, AGENT_WAIT).await?.remove(0);
     assert_eq!((r2.seq, r2.outcome), (2, Outcome::Succeeded), "{r2:?}");
     // THEN it resumed the same conversation: same id, and the model saw the first exchange
     assert_eq!(r2.agent.as_ref().and_then(|a| a.conversation.as_deref()), Some(conversation.as_str()));
@@ -182,7 +185,7 @@ async fn an_inactive_agent_is_stopped_with_a_checkpoint_and_a_clear_reply() -> a
     let mut w = agent_world(&model, budgets).await?;
     // WHEN the agent edits a file, then goes quiet (the scripted model holds its answer 60 s)
     let r = w.send(ANN, TO, &format!("{}@x", unique()), "Update the menu, stall 60").await?;
-    let resp = w.responses(&r, 1).await?.remove(0);
+    let resp = w.responses_within(&r, 1, AGENT_WAIT).await?.remove(0);
     // THEN the inactivity limit stopped it, the edit so far is a checkpoint commit, and the
     // reply says which limit and what was saved
     assert_eq!((resp.outcome, resp.error_code.clone()), (Outcome::Failed, Some(ErrorCode::Inactive)), "{resp:?}");
@@ -343,7 +346,7 @@ async fn aider_edits_and_the_follow_up_restores_its_chat_history() -> anyhow::Re
     let mut w = agent_world_of(&model, AgentKind::Aider, Budgets::default()).await?;
     // WHEN an email asks for a change
     let first = w.send(ANN, TO, &format!("{}@x", unique()), "Add a greeting line.").await?;
-    let r1 = w.responses(&first, 1).await?.remove(0);
+    let r1 = w.responses_within(&first, 1, AGENT_WAIT).await?.remove(0);
     // THEN aider applied the scripted edit (no git of its own: the worker committed it)
     assert_eq!(r1.outcome, Outcome::Succeeded, "{r1:?}");
     assert_eq!(r1.files_changed, vec!["AGENT_LOG.md"]);
@@ -358,7 +361,7 @@ async fn aider_edits_and_the_follow_up_restores_its_chat_history() -> anyhow::Re
     assert!(c1.progress.iter().any(|e| e.kind == "edit" && e.text == "edited AGENT_LOG.md"), "{:?}", c1.progress);
     // WHEN a follow-up arrives in the thread
     w.send(ANN, &token(&first), &format!("{}@x", unique()), "Now add a footer too.").await?;
-    let r2 = w.responses(&first, 1).await?.remove(0);
+    let r2 = w.responses_within(&first, 1, AGENT_WAIT).await?.remove(0);
     assert_eq!((r2.seq, r2.outcome), (2, Outcome::Succeeded), "{r2:?}");
     // THEN aider restored the session's chat history: the model saw the first instruction
     let requests = model.requests()?;
@@ -379,7 +382,7 @@ async fn the_cost_cap_stops_claude_code_and_the_reply_says_so() -> anyhow::Resul
     let budgets = Budgets { inactivity_secs: None, max_cost_usd: Some(0.0005) };
     let mut w = agent_world(&model, budgets).await?;
     let r = w.send(ANN, TO, &format!("{}@x", unique()), "- Rebuild the whole site").await?;
-    let resp = w.responses(&r, 1).await?.remove(0);
+    let resp = w.responses_within(&r, 1, AGENT_WAIT).await?.remove(0);
     // THEN the CLI stopped at the cap (before running the tool it asked for), and the reply
     // names the cost cap; an instruction starting with "-" reached it as text, not an option
     assert_eq!((resp.outcome, resp.error_code.clone()), (Outcome::Failed, Some(ErrorCode::CostLimit)), "{resp:?}");

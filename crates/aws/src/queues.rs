@@ -1,4 +1,5 @@
-//! Per-container SQS queue sets: FIFO `in` and `out`, a FIFO DLQ for `in` (max receive 3).
+//! Per-container SQS queue sets: FIFO `in` and `out`, a FIFO DLQ for both (`in`: 10
+//! receives, `out`: 5).
 //!
 //! Names carry a generation (`…-g{n}.fifo`) so a retired set is never recreated under a
 //! name SQS still refuses (60 s after delete). `CreateQueue` is idempotent for equal

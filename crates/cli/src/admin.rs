@@ -37,6 +37,14 @@ pub(crate) async fn connect(config: &CliConfig) -> anyhow::Result<(Clients, Orch
 pub(crate) async fn dev(config: &CliConfig) -> anyhow::Result<()> {
     let sdk = switchyard_aws::clients::load_sdk_config().await;
     let clients = Clients::new(&sdk, None);
+    // The local runtime: webhooks may go to a receiver on this machine (plain HTTP to
+    // loopback), and workers find the agent CLIs `make agents` installed.
+    std::env::set_var("SWITCHYARD_ALLOW_HTTP_WEBHOOKS", "1");
+    let agents = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.agents/bin");
+    let worker_env: Vec<(String, String)> = match (std::env::var("SWITCHYARD_AGENT_BIN"), agents.canonicalize()) {
+        (Ok(_), _) | (_, Err(_)) => Vec::new(),
+        (Err(_), Ok(bin)) => vec![("SWITCHYARD_AGENT_BIN".into(), bin.to_string_lossy().into_owned())],
+    };
     let rt = Runtime::start(
         &clients,
         DevSettings {
@@ -46,7 +54,7 @@ pub(crate) async fn dev(config: &CliConfig) -> anyhow::Result<()> {
             api_addr: std::net::SocketAddr::from(([127, 0, 0, 1], config.api_port)),
             data_dir: config.data_dir.clone(),
             worker_bin: config.worker_binary()?,
-            worker_env: Vec::new(),
+            worker_env,
             reap_every: Duration::from_secs(30),
         },
     )

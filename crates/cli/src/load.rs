@@ -133,6 +133,8 @@ pub(crate) struct ScenarioReport {
     pub(crate) failed: usize,
     /// Poisoned instructions sent, and how many of them were answered `failed (dlq)`.
     pub(crate) poisoned: (usize, usize),
+    /// The share of instructions asked to be poisoned (`--poison`).
+    pub(crate) poison: f64,
     /// Extra starts (retries after kills and stops).
     pub(crate) retried: u64,
     /// Commands interrupted (superseded or interrupted on request).
@@ -176,6 +178,7 @@ impl ScenarioReport {
             && self.failed == 0
             && self.last_not_succeeded == 0
             && self.handled_pct >= 100.0
+            && (self.poison <= 0.0 || (self.poisoned.0 > 0 && self.poisoned.0 == self.poisoned.1))
             && self.expectation_met
     }
 }
@@ -469,6 +472,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
             _ => {}
         }
     }
+    let started_ids: std::collections::HashSet<&str> = starts.iter().copied().collect();
     let mut r = ScenarioReport { scenario: format!("{scenario:?}").to_lowercase(), ..ScenarioReport::default() };
     let by_id: HashMap<String, &CommandItem> = all.values().flatten().map(|c| (c.command_id.to_string(), c)).collect();
     let mut route = Vec::new();
@@ -484,8 +488,15 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
         for c in cmds {
             if c.instruction.contains(POISON) {
                 r.poisoned.0 += 1;
-                // Expected: set aside in the DLQ and answered as failed.
-                if c.status == CommandStatus::Final(Outcome::Failed) && c.error_code == Some(ErrorCode::Dlq) {
+                // Expected: never started, set aside in the DLQ, answered once as failed.
+                let lower = c.command_id.as_str().to_ascii_lowercase();
+                let started = started_ids.contains(c.command_id.as_str());
+                let answered_once = !t.email || replies.get(&lower).copied() == Some(1);
+                if !started
+                    && answered_once
+                    && c.status == CommandStatus::Final(Outcome::Failed)
+                    && c.error_code == Some(ErrorCode::Dlq)
+                {
                     r.poisoned.1 += 1;
                     handled += 1;
                 } else {
@@ -548,6 +559,7 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     r.duplicate_deliveries = duplicates.lock().map(|d| *d).unwrap_or(0);
     (r.kills, r.stops) = (faults.kills, faults.stops);
     r.aws_faults = o.aws_faults;
+    r.poison = o.poison;
     let faults_after = switchyard_aws::faults::injected();
     r.aws_faults_injected = (faults_after.0 - faults_before.0, faults_after.1 - faults_before.1);
     let mut lat = r.reply_latencies.clone();
@@ -615,7 +627,9 @@ async fn perform(
             let cancels = script.steps.iter().any(|(_, s)| matches!(s, Step::Cancel));
             let poisoned = last != Some(k) && !cancels && c.poison_rate > 0.0 && {
                 let every = (1.0 / c.poison_rate).round().max(1.0) as usize;
-                c.eligible.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % every == every - 1
+                // The first eligible one and every `every`-th after it: a run that asks for
+                // poison always gets some.
+                c.eligible.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(every)
             };
             let text = format!(
                 "Instruction {k} of thread {t}{}{}.",

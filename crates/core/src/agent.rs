@@ -236,7 +236,8 @@ impl AgentConfig {
                 // The worker does all of git (aider would commit on its own).
                 args.extend(["--yes-always".into(), "--no-git".into(), "--no-check-update".into()]);
                 args.extend(["--no-show-model-warnings".into(), "--no-pretty".into(), "--no-stream".into()]);
-                args.push("--analytics-disable".into());
+                // No first-run questions in a headless job (every session has its own HOME).
+                args.extend(["--analytics-disable".into(), "--no-show-release-notes".into()]);
                 args.extend(["--chat-history-file".into(), history.clone()]);
                 args.extend(["--input-history-file".into(), format!("{}/input-history", input.state_dir)]);
                 args.extend(["--llm-history-file".into(), format!("{}/llm-history", input.state_dir)]);
@@ -370,7 +371,7 @@ impl OutputReader {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) else {
             // "No conversation found with session ID: …" on stderr, before any JSON: the
             // one sign that the conversation is gone (an error of the run is not).
-            if self.resumed.is_some() && line.starts_with("No conversation found") {
+            if self.resumed.is_some() && line.trim_start().starts_with("No conversation found") {
                 self.report.resume_missing = true;
             }
             return Vec::new();
@@ -411,7 +412,7 @@ impl OutputReader {
                             };
                             out.push(AgentEvent::Progress {
                                 kind,
-                                text: clip(&format!("{name}: {detail}"), MAX_PROGRESS_TEXT),
+                                text: self.clean(&format!("{name}: {detail}"), MAX_PROGRESS_TEXT),
                             });
                         }
                         _ => {}
@@ -424,6 +425,9 @@ impl OutputReader {
                 let r = &mut self.report;
                 r.summary = summary;
                 r.cost_usd = v.get("total_cost_usd").and_then(|c| c.as_f64()).filter(|c| c.is_finite());
+                if self.resumed.is_some() && r.turns == 0 && v.to_string().contains("No conversation found") {
+                    r.resume_missing = true;
+                }
                 // The CLI's own cap (`--max-budget-usd`) ended the run.
                 r.budget_exhausted = v.get("subtype").and_then(|t| t.as_str()) == Some("error_max_budget_usd");
                 r.turns = v.get("num_turns").and_then(|c| c.as_u64()).unwrap_or(0) as u32;
@@ -478,7 +482,7 @@ impl OutputReader {
         if let Some(file) = t.strip_prefix("Applied edit to ") {
             return vec![AgentEvent::Progress {
                 kind: "edit",
-                text: clip(&format!("edited {file}"), MAX_PROGRESS_TEXT),
+                text: self.clean(&format!("edited {file}"), MAX_PROGRESS_TEXT),
             }];
         }
         Vec::new()
@@ -629,6 +633,19 @@ mod tests {
             data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes()),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn the_example_agent_project_is_a_valid_project() {
+        let p: crate::project::ProjectConfig =
+            serde_json::from_str(include_str!("../../../examples/project-agent.json")).expect("parses");
+        let agent = p.agent.clone().expect("agent");
+        assert_eq!(
+            (agent.kind, p.budgets.inactivity_secs, p.acknowledge_email),
+            (AgentKind::ClaudeCode, Some(300), true)
+        );
+        assert!(p.secrets.contains_key("ANTHROPIC_API_KEY"));
+        p.validate_secrets().expect("secrets named under the client's path");
     }
 
     #[test]

@@ -257,7 +257,8 @@ impl Agent {
     async fn handle(&mut self, msg: Received) {
         let parsed = decode::<InMessage>(&msg.body);
         let Ok(parsed) = parsed else {
-            // Left to the redrive policy: released now, DLQ after the third receive.
+            // Left to the redrive policy: released now, DLQ after `MAX_RECEIVE_COUNT` (10)
+            // receives.
             warn!(message = %msg.id, receives = msg.receive_count, error = %parsed.err().map(|e| e.to_string()).unwrap_or_default(), "message does not parse");
             if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &msg.receipt, 0).await {
                 warn!(message = %msg.id, error = %e, "release failed");

@@ -277,6 +277,10 @@ async fn run_command(
     if report.as_ref().is_some_and(|r| r.budget_exhausted) && matches!(result.end, job::JobEnd::Exited(_)) {
         result.end = job::JobEnd::Limit(switchyard_core::agent::Limit::Cost);
     }
+    // A CLI that reports an error but exits 0 (an API error it gave up on) did not succeed.
+    if report.as_ref().is_some_and(|r| r.is_error && r.kind != "aider") && result.end == job::JobEnd::Exited(Some(0)) {
+        result.end = job::JobEnd::Exited(Some(1));
+    }
     let stop = reason.lock().ok().and_then(|r| r.clone());
     let max_run = sh.project.max_run_secs.max(1);
     let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
@@ -291,7 +295,9 @@ async fn run_command(
     // first.
     let words = match &report {
         Some(r) if !r.summary.trim().is_empty() => r.summary.trim().to_string(),
-        _ => bounded_text(result.output.trim()),
+        // An agent's raw output is its protocol (JSON lines), not words for the user.
+        Some(r) => format!("The agent ({}) ended without a summary; its output is in the worker's log.", r.kind),
+        None => bounded_text(&sh.redactor.redact(result.output.trim())),
     };
     response.summary = match (note, result.end) {
         // The note first, whole; the words' tail after it.

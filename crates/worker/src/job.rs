@@ -1,5 +1,6 @@
 //! The job runner: the project's command in the session worktree, in its own process
-//! group, instruction on stdin and in a file, bounded output, maximum run time, and
+//! group (a shell job: instruction on stdin and in a file; an agent CLI: as an argument and
+//! in the file), bounded output, its limits (wall clock, inactivity, cost), and
 //! interrupt (SIGINT to the group, grace, then SIGKILL).
 
 use std::path::Path;

@@ -277,7 +277,7 @@ async fn dispatch(state: &State, req: &Request) -> Result<Response<Body>, Proble
 }
 
 /// A webhook URL as given when a session is created: `https://` (plain `http://` only to
-/// loopback, and only where `SWITCHYARD_ALLOW_HTTP_WEBHOOKS=1`, as on the local runtime),
+/// loopback, and only where `SWITCHYARD_ALLOW_HTTP_WEBHOOKS=1`, as `switchyard dev` sets),
 /// at most 2,048 characters, no user-info; the key must have a webhook secret to sign with.
 fn webhook_url(key: &ApiKeyItem, url: &str) -> Result<String, Problem> {
     let bad = |why: &str| Err(Problem::new(400, "invalid_webhook_url", why.to_string()));
@@ -330,9 +330,22 @@ fn internal_host(host: &str) -> bool {
     if host == "localhost" || host.ends_with(".localhost") {
         return true;
     }
+    // Numeric hosts other than four decimal numbers (`127.1`, `2130706433`, `0x7f.1`) are
+    // read as addresses by resolvers: refused rather than parsed the resolver's way.
+    // (The URL standard's "ends in a number": a last label of digits, or `0x…`; no top-level
+    // domain starts with a digit.)
+    let last = host.rsplit('.').next().unwrap_or("");
+    let numeric = !last.is_empty() && (last.chars().all(|c| c.is_ascii_digit()) || last.starts_with("0x"));
     match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+            let [a, b, ..] = ip.octets();
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
         }
         Ok(std::net::IpAddr::V6(ip)) => {
             let seg = ip.segments();
@@ -342,7 +355,7 @@ fn internal_host(host: &str) -> bool {
                 || (seg[0] & 0xffc0) == 0xfe80
                 || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
         }
-        Err(_) => false,
+        Err(_) => numeric && !host.contains(':'),
     }
 }
 
@@ -437,6 +450,8 @@ mod tests {
     fn webhook_urls_must_be_public_https() {
         let k = key(Some("whsec_x"));
         assert!(webhook_url(&k, "https://hooks.example.com/switchyard?x=1").is_ok());
+        assert!(webhook_url(&k, "https://cafe.be/h").is_ok(), "a name of hex letters is a name");
+        assert!(webhook_url(&k, "https://93.184.216.34/h").is_ok(), "a public address");
         for bad in [
             "http://hooks.example.com/h",
             "https://169.254.169.254/latest/meta-data",
@@ -445,6 +460,10 @@ mod tests {
             "https://[::1]/h",
             "https://[fd00::1]/h",
             "https://localhost/h",
+            "https://127.1/h",
+            "https://2130706433/h",
+            "https://0x7f.1/h",
+            "https://100.64.0.1/h",
             "https://user:pw@hooks.example.com/h",
             "https://hooks.example.com/h#frag",
             "https://hooks.example.com/a b",
