@@ -622,10 +622,11 @@ async fn perform(
         Step::Instruction { long } => {
             let last = script.steps.iter().rposition(|(_, s)| matches!(s, Step::Instruction { .. }));
             // Never the thread's last instruction: the last one must succeed.
-            // Nor in a thread that cancels: a poisoned message holds its session's FIFO group
-            // for its receives, so a later cancel could catch the last instruction still queued.
-            let cancels = script.steps.iter().any(|(_, s)| matches!(s, Step::Cancel));
-            let poisoned = last != Some(k) && !cancels && c.poison_rate > 0.0 && {
+            // Nor in a thread with controls (interrupt, cancel, close): a poisoned message holds
+            // its session's FIFO group for its receives, so a control timed for the poisoned
+            // instruction lands on the thread's last one instead.
+            let controls = script.steps.iter().any(|(_, s)| !matches!(s, Step::Instruction { .. }));
+            let poisoned = last != Some(k) && !controls && c.poison_rate > 0.0 && {
                 let every = (1.0 / c.poison_rate).round().max(1.0) as usize;
                 // The first eligible one and every `every`-th after it: a run that asks for
                 // poison always gets some.
