@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the coding agent CLIs the agent tests and `make demo AGENT=…` run, pinned, from
-# their public registries, into .agents/: Claude Code from npm, aider from PyPI. The worker
+# their public registries, into .agents/: Claude Code from the npm registry (its native
+# binary, fetched with Python: no Node.js needed), aider from PyPI. The worker
 # finds them in .agents/bin (SWITCHYARD_AGENT_BIN). Idempotent: installed pinned versions are
 # kept. Prints the bin directory.
 set -euo pipefail
@@ -13,10 +14,17 @@ bin="$PWD/$dir/bin"
 
 want="$CLAUDE_CODE_VERSION (Claude Code)"
 if [ "$("$bin/claude" --version 2>/dev/null || true)" != "$want" ]; then
-  command -v npm >/dev/null || { echo "install-agents: npm is needed (Node.js 18+) to install Claude Code" >&2; exit 1; }
-  # The package's postinstall links the platform's native binary in place of its stub.
-  npm install --prefix "$dir/claude-code" --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" >&2
-  ln -sfn "$PWD/$dir/claude-code/node_modules/.bin/claude" "$bin/claude"
+  # Claude Code is a native binary in a per-platform npm package; fetched from the npm
+  # registry with Python (integrity checked), so no Node.js is needed.
+  case "$(uname -m)" in
+    x86_64|amd64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) echo "install-agents: no Claude Code binary for $(uname -m)" >&2; exit 1 ;;
+  esac
+  libc=""; if ldd --version 2>&1 | grep -qi musl; then libc="-musl"; fi
+  mkdir -p "$dir/claude-code"
+  python3 scripts/fetch_npm_binary.py "@anthropic-ai/claude-code-linux-$arch$libc" "$CLAUDE_CODE_VERSION" claude "$dir/claude-code/claude"
+  ln -sfn "$PWD/$dir/claude-code/claude" "$bin/claude"
   [ "$("$bin/claude" --version)" = "$want" ] || { echo "install-agents: claude is not $want" >&2; exit 1; }
 fi
 
