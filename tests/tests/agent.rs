@@ -86,12 +86,13 @@ async fn agent_world_of(model: &Model, kind: AgentKind, budgets: Budgets) -> any
     ssm.put_parameter().name(&parameter).value(value).r#type(secure).send().await?;
     let mut p = project("acme", "site", &[ANN]);
     p.repo_url = w.remote.to_string_lossy().into_owned();
-    let (key_var, model_name, base_url) = match kind {
-        AgentKind::ClaudeCode => ("ANTHROPIC_API_KEY", "claude-sonnet-4-5", model.url.clone()),
-        AgentKind::Aider => ("OPENAI_API_KEY", "openai/scripted", format!("{}/v1", model.url)),
+    let model_name = match kind {
+        AgentKind::ClaudeCode => "claude-sonnet-4-5",
+        AgentKind::Aider => "openai/scripted",
     };
-    p.secrets.insert(key_var.into(), parameter);
-    p.agent = Some(AgentConfig { kind, model: model_name.into(), args: Vec::new(), base_url: Some(base_url) });
+    p.secrets.insert(kind.key_variable().into(), parameter);
+    let base_url = Some(kind.base_url(&model.url));
+    p.agent = Some(AgentConfig { kind, model: model_name.into(), args: Vec::new(), base_url });
     p.budgets = budgets;
     w.o.put_project(p).await?;
     Ok(w)

@@ -40,10 +40,10 @@ pub(crate) async fn dev(config: &CliConfig) -> anyhow::Result<()> {
     // The local runtime: webhooks may go to a receiver on this machine (plain HTTP to
     // loopback), and workers find the agent CLIs `make agents` installed.
     std::env::set_var("SWITCHYARD_ALLOW_HTTP_WEBHOOKS", "1");
-    let agents = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.agents/bin");
-    let worker_env: Vec<(String, String)> = match (std::env::var("SWITCHYARD_AGENT_BIN"), agents.canonicalize()) {
-        (Ok(_), _) | (_, Err(_)) => Vec::new(),
-        (Err(_), Ok(bin)) => vec![("SWITCHYARD_AGENT_BIN".into(), bin.to_string_lossy().into_owned())],
+    let worker_env: Vec<(String, String)> = match (std::env::var("SWITCHYARD_AGENT_BIN"), crate::scripted::agents_bin())
+    {
+        (Err(_), Some(bin)) => vec![("SWITCHYARD_AGENT_BIN".into(), bin.to_string_lossy().into_owned())],
+        _ => Vec::new(),
     };
     let rt = Runtime::start(
         &clients,

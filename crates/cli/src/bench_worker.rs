@@ -104,25 +104,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     let launcher = Arc::new(launcher);
     let queues = Queues::new(clients.sqs.clone(), &prefix);
     let o = Orchestrator::new(store, queues.clone(), launcher.clone());
-    o.put_project(ProjectConfig {
-        client: "bench".into(),
-        project: "site".into(),
-        repo_url: remote.to_string_lossy().into_owned(),
-        default_branch: "main".into(),
-        allowed_senders: vec!["@bench.example".into()],
-        job_command: JOB.replace("$MARKS", &marks.to_string_lossy()),
-        max_concurrent_sessions: 4,
-        interrupt_scope: InterruptScope::Session,
-        max_run_secs: 600,
-        relax_sender_auth_without_dmarc: false,
-        secrets: Default::default(),
-        git_token_parameter: None,
-        attachments: Default::default(),
-        agent: None,
-        budgets: Default::default(),
-        acknowledge_email: false,
-    })
-    .await?;
+    o.put_project(bench_project(&remote, &JOB.replace("$MARKS", &marks.to_string_lossy()))).await?;
     let b = Bench { o, queues, marks: marks.clone() };
     let to = "bench.site@in.example.com";
 
@@ -198,23 +180,16 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
 /// minus the CLI process's own wall time. Skipped (with a line saying so) when the CLI is
 /// not installed (`make agents`).
 pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let Ok(bin) = repo.join(".agents/bin").canonicalize() else {
+    let Some(bin) = crate::scripted::agents_bin() else {
         println!("bench worker.agent_overhead: skipped (Claude Code not installed: make agents)");
         return Ok(());
     };
-    let clients = switchyard_aws::clients::Clients::new(&switchyard_aws::clients::load_sdk_config().await, None);
+    let sdk = switchyard_aws::clients::load_sdk_config().await;
+    let clients = switchyard_aws::clients::Clients::new(&sdk, None);
     let root = std::env::temp_dir().join(format!("switchyard-bench-agent-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&root)?;
     let remote = crate::demo_git::bare_remote(&root)?;
-    let port_file = root.join("model.port");
-    let mut model = std::process::Command::new("python3")
-        .arg(repo.join("scripts/scripted_model.py"))
-        .arg("--port-file")
-        .arg(&port_file)
-        .spawn()?;
-    wait_for(&port_file, Duration::from_secs(10)).await?;
-    let port = std::fs::read_to_string(&port_file)?;
+    let model = crate::scripted::ScriptedModel::start(&root).await?;
     let prefix = format!("a{}", &ulid::Ulid::new().to_string().to_ascii_lowercase()[17..]);
     let store = provision::table(&clients, &format!("{prefix}-table")).await?;
     let extra = vec![
@@ -226,34 +201,12 @@ pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
     let launcher = Arc::new(launcher);
     let queues = Queues::new(clients.sqs.clone(), &prefix);
     let o = Orchestrator::new(store, queues.clone(), launcher.clone());
-    let ssm = aws_sdk_ssm::Client::new(&switchyard_aws::clients::load_sdk_config().await);
-    let parameter = format!("/switchyard/bench/anthropic-{prefix}");
-    let secure = aws_sdk_ssm::types::ParameterType::SecureString;
-    ssm.put_parameter().name(&parameter).value("sk-ant-scripted-bench").r#type(secure).send().await?;
-    let mut secrets = std::collections::BTreeMap::new();
-    secrets.insert("ANTHROPIC_API_KEY".to_string(), parameter);
+    let (agent, secrets) = model.agent(&sdk, "bench", switchyard_core::agent::AgentKind::ClaudeCode).await?;
     o.put_project(ProjectConfig {
-        client: "bench".into(),
-        project: "site".into(),
-        repo_url: remote.to_string_lossy().into_owned(),
-        default_branch: "main".into(),
-        allowed_senders: vec!["@bench.example".into()],
         job_command: "true".into(),
-        max_concurrent_sessions: 4,
-        interrupt_scope: InterruptScope::Session,
-        max_run_secs: 600,
-        relax_sender_auth_without_dmarc: false,
         secrets,
-        git_token_parameter: None,
-        attachments: Default::default(),
-        agent: Some(switchyard_core::agent::AgentConfig {
-            kind: switchyard_core::agent::AgentKind::ClaudeCode,
-            model: "claude-sonnet-4-5".into(),
-            args: Vec::new(),
-            base_url: Some(format!("http://127.0.0.1:{port}")),
-        }),
-        budgets: Default::default(),
-        acknowledge_email: false,
+        agent: Some(agent),
+        ..bench_project(&remote, "true")
     })
     .await?;
     let b = Bench { o, queues, marks: root.clone() };
@@ -278,7 +231,28 @@ pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
     for t in launcher.running() {
         let _ = launcher.stop(&t, "bench over").await;
     }
-    let _ = model.kill();
-    let _ = model.wait();
+    drop(model);
     Ok(())
+}
+
+/// The benchmarks' project (`bench/site`, senders of `@bench.example`), running `job`.
+fn bench_project(remote: &Path, job: &str) -> ProjectConfig {
+    ProjectConfig {
+        client: "bench".into(),
+        project: "site".into(),
+        repo_url: remote.to_string_lossy().into_owned(),
+        default_branch: "main".into(),
+        allowed_senders: vec!["@bench.example".into()],
+        job_command: job.into(),
+        max_concurrent_sessions: 4,
+        interrupt_scope: InterruptScope::Session,
+        max_run_secs: 600,
+        relax_sender_auth_without_dmarc: false,
+        secrets: Default::default(),
+        git_token_parameter: None,
+        attachments: Default::default(),
+        agent: None,
+        budgets: Default::default(),
+        acknowledge_email: false,
+    }
 }

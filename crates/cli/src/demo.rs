@@ -22,11 +22,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::config::CliConfig;
 use crate::demo_git::git;
 use crate::runtime::{Runtime, Scratch};
+use crate::scripted::ScriptedModel;
 
 const DOMAIN: &str = "in.switchyard.local";
 const ADDRESS: &str = "acme.website@in.switchyard.local";
 
-fn examples_dir() -> PathBuf {
+pub(crate) fn examples_dir() -> PathBuf {
     let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     if compiled.exists() {
         compiled
@@ -159,24 +160,7 @@ pub(crate) async fn run(config: &CliConfig) -> anyhow::Result<()> {
     let d = Demo { rt, bar };
     let agent = examples_dir().join("jobs/fake-agent.sh").canonicalize().context("examples/jobs/fake-agent.sh")?;
     d.rt.orchestrator
-        .put_project(ProjectConfig {
-            client: "acme".into(),
-            project: "website".into(),
-            repo_url: remote.to_string_lossy().into_owned(),
-            default_branch: "main".into(),
-            allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
-            job_command: format!("sh {}", agent.display()),
-            max_concurrent_sessions: 4,
-            interrupt_scope: InterruptScope::Session,
-            max_run_secs: 600,
-            relax_sender_auth_without_dmarc: false,
-            secrets: Default::default(),
-            git_token_parameter: None,
-            attachments: Default::default(),
-            agent: None,
-            budgets: Default::default(),
-            acknowledge_email: true,
-        })
+        .put_project(ProjectConfig { job_command: format!("sh {}", agent.display()), ..website(&remote) })
         .await?;
     d.step(&format!("project acme/website → {ADDRESS}, remote {}", remote.display()));
     d.step(&format!("HTTP API on http://{}", d.rt.api_addr));
@@ -304,25 +288,36 @@ async fn report(d: &Demo, remote: &Path, sessions: &[SessionId]) -> anyhow::Resu
     Ok(())
 }
 
-/// The scripted model provider (`scripts/scripted_model.py`), stopped when dropped.
-struct ScriptedModel(std::process::Child);
-
-impl Drop for ScriptedModel {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `make demo AGENT=claude-code`: the real CLI (installed pinned by
 /// `scripts/install-agents.sh`) as the job of a project, against the scripted model endpoint
 /// (this machine reaches no model), with its progress printed as it is recorded: a new
 /// request, then a follow-up that resumes the same conversation.
+/// The demo's project (`acme/website`, Ann and Bob, acknowledgements on), on `remote`.
+fn website(remote: &Path) -> ProjectConfig {
+    ProjectConfig {
+        client: "acme".into(),
+        project: "website".into(),
+        repo_url: remote.to_string_lossy().into_owned(),
+        default_branch: "main".into(),
+        allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
+        job_command: "true".into(),
+        max_concurrent_sessions: 4,
+        interrupt_scope: InterruptScope::Session,
+        max_run_secs: 600,
+        relax_sender_auth_without_dmarc: false,
+        secrets: Default::default(),
+        git_token_parameter: None,
+        attachments: Default::default(),
+        agent: None,
+        budgets: Default::default(),
+        acknowledge_email: true,
+    }
+}
+
 pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<()> {
     use switchyard_core::agent::AgentKind;
     let kind = AgentKind::parse(kind).with_context(|| format!("AGENT={kind}: claude-code or aider"))?;
-    let root = examples_dir().join("..");
-    let bin = root.join(".agents/bin").canonicalize().context("run scripts/install-agents.sh first")?;
+    let bin = crate::scripted::agents_bin().context("run scripts/install-agents.sh first")?;
     println!(
         "Switchyard agent demo ({}) — emulator at {}",
         kind.as_str(),
@@ -332,72 +327,22 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
         [("SWITCHYARD_POLL_WAIT_SECS", "5".to_string()), ("SWITCHYARD_AGENT_BIN", bin.to_string_lossy().into_owned())];
     let Scratch { rt, data, remote, .. } =
         Scratch::start(config, "agent-demo", DOMAIN, &env, Duration::from_secs(10)).await?;
-    let port_file = data.join("model.port");
-    let model = ScriptedModel(
-        std::process::Command::new("python3")
-            .arg(root.join("scripts/scripted_model.py"))
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--log")
-            .arg(data.join("model-requests.jsonl"))
-            .spawn()
-            .context("python3 scripts/scripted_model.py")?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let port = loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            break p;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the scripted model did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    // The provider key is a project secret in SSM like any other: only the job sees it.
+    let model = ScriptedModel::start(&data).await?;
     let sdk = switchyard_aws::clients::load_sdk_config().await;
-    let parameter = "/switchyard/acme/model-provider-key";
-    aws_sdk_ssm::Client::new(&sdk)
-        .put_parameter()
-        .name(parameter)
-        .value("sk-scripted-demo")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .overwrite(true)
-        .send()
-        .await?;
+    let (agent, secrets) = model.agent(&sdk, "acme", kind).await?;
     let bar = ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(120));
     let d = Demo { rt, bar };
-    // Each CLI reads its provider's key and address where that provider's tools do.
-    let (key_var, model_name, base_url) = match kind {
-        AgentKind::ClaudeCode => ("ANTHROPIC_API_KEY", "claude-sonnet-4-5", format!("http://127.0.0.1:{port}")),
-        AgentKind::Aider => ("OPENAI_API_KEY", "openai/scripted", format!("http://127.0.0.1:{port}/v1")),
-    };
-    let mut secrets = std::collections::BTreeMap::new();
-    secrets.insert(key_var.to_string(), parameter.to_string());
     d.rt.orchestrator
         .put_project(ProjectConfig {
-            client: "acme".into(),
-            project: "website".into(),
-            repo_url: remote.to_string_lossy().into_owned(),
-            default_branch: "main".into(),
-            allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
             job_command: "true".into(),
-            max_concurrent_sessions: 4,
-            interrupt_scope: InterruptScope::Session,
-            max_run_secs: 600,
-            relax_sender_auth_without_dmarc: false,
             secrets,
-            git_token_parameter: None,
-            attachments: Default::default(),
-            agent: Some(switchyard_core::agent::AgentConfig {
-                kind,
-                model: model_name.into(),
-                args: Vec::new(),
-                base_url: Some(base_url),
-            }),
+            agent: Some(agent),
             budgets: switchyard_core::agent::Budgets { inactivity_secs: Some(120), max_cost_usd: Some(5.0) },
-            acknowledge_email: true,
+            ..website(&remote)
         })
         .await?;
-    d.step(&format!("project acme/website runs {} (scripted model on 127.0.0.1:{port})", kind.as_str()));
+    d.step(&format!("project acme/website runs {} (scripted model on 127.0.0.1:{})", kind.as_str(), model.port()));
     d.step("email 1: Ann asks for a blue header (new thread)");
     d.send("01-new-request.eml", &[("PROJECT_ADDRESS", ADDRESS)]).await?;
     let s1 = Demo::session_of("demo-01@mail.example.com");
@@ -423,7 +368,6 @@ pub(crate) async fn run_agent(config: &CliConfig, kind: &str) -> anyhow::Result<
         }
     }
     report(&d, &remote, &[s1]).await?;
-    drop(model);
     d.rt.shutdown().await;
     println!("\nAgent demo complete. Data under {}", data.display());
     Ok(())

@@ -14,6 +14,7 @@ mod inspect;
 mod load;
 mod provision;
 mod runtime;
+mod scripted;
 
 use std::path::PathBuf;
 

@@ -39,6 +39,23 @@ impl AgentKind {
         }
     }
 
+    /// The environment variable the CLI reads its provider key from (a project secret).
+    pub fn key_variable(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => "ANTHROPIC_API_KEY",
+            Self::Aider => "OPENAI_API_KEY",
+        }
+    }
+
+    /// The `base_url` of a provider served at `origin`, as the CLI expects it (an
+    /// OpenAI-compatible API is addressed with its `/v1`).
+    pub fn base_url(self, origin: &str) -> String {
+        match self {
+            Self::ClaudeCode => origin.to_string(),
+            Self::Aider => format!("{}/v1", origin.trim_end_matches('/')),
+        }
+    }
+
     /// Parses a configured name (`claude-code` and `claude_code` both work).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {

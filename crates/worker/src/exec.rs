@@ -236,9 +236,10 @@ async fn run_command(
     interrupt: watch::Receiver<bool>,
     reason: &Mutex<Option<StopReason>>,
 ) -> Result<End, AwsError> {
-    if let Some(end) = before_job(sh, work, receipt).await? {
-        return Ok(end);
-    }
+    let conversation = match before_job(sh, work, receipt).await? {
+        Before::End(end) => return Ok(end),
+        Before::Run { conversation } => conversation,
+    };
     let mut response = blank(work);
     response.timings.started_ms = switchyard_aws::now_ms();
     let (dir, instruction_file, attachments) = match prepare(sh, work).await {
@@ -246,21 +247,30 @@ async fn run_command(
         Err(f) => return finish(sh, work, f.applied(response)).await,
     };
     let agent = sh.project.agent.clone();
-    let mut first = true;
+    let mut resume = conversation;
     let (result, report) = loop {
-        let run =
-            run_job(sh, work, &dir, &instruction_file, &attachments, agent.as_ref(), first, interrupt.clone()).await;
+        let run = run_job(
+            sh,
+            work,
+            &dir,
+            &instruction_file,
+            &attachments,
+            agent.as_ref(),
+            resume.as_deref(),
+            interrupt.clone(),
+        )
+        .await;
         match run {
             // The conversation to resume is gone (a new task's empty disk): once more, new.
             // Only when the CLI said so and did nothing (no model turn, exited by itself).
             (Ok(j), Some(r))
-                if r.resume_missing && r.turns == 0 && matches!(j.end, job::JobEnd::Exited(_)) && first =>
+                if r.resume_missing && r.turns == 0 && matches!(j.end, job::JobEnd::Exited(_)) && resume.is_some() =>
             {
                 info!(session = %work.session, "the agent's conversation is gone; starting a new one");
                 if let Err(e) = sh.store.set_conversation(&work.session, None).await {
                     warn!(session = %work.session, error = %e, "conversation not forgotten");
                 }
-                first = false;
+                resume = None;
             }
             other => break other,
         }
@@ -316,8 +326,8 @@ async fn run_command(
 
 type JobRun = (Result<job::JobResult, job::SpawnError>, Option<switchyard_core::agent::AgentReport>);
 
-/// Runs the job once: the project's command, or its coding agent (resuming the session's
-/// conversation when `resume`), recording the agent's progress as it goes.
+/// Runs the job once: the project's command, or its coding agent (resuming `resume`, the
+/// session's conversation), recording the agent's progress as it goes.
 #[allow(clippy::too_many_arguments)] // the pieces `run_command` has prepared
 async fn run_job(
     sh: &Shared,
@@ -326,7 +336,7 @@ async fn run_job(
     instruction_file: &Path,
     attachments: &[String],
     agent: Option<&switchyard_core::agent::AgentConfig>,
-    resume: bool,
+    conversation: Option<&str>,
     interrupt: watch::Receiver<bool>,
 ) -> JobRun {
     let mut spec = JobSpec {
@@ -355,17 +365,6 @@ async fn run_job(
         );
         return (Err(job::SpawnError(e)), None);
     };
-    let conversation = if resume {
-        match sh.store.get_session(&work.session).await {
-            Ok(s) => s.and_then(|s| s.agent_conversation),
-            Err(e) => {
-                warn!(session = %work.session, error = %e, "conversation not read; starting a new one");
-                None
-            }
-        }
-    } else {
-        None
-    };
     let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
     if let Err(e) = std::fs::create_dir_all(&state).and_then(|()| sh.identity.give(&state)) {
         return (Err(job::SpawnError(e)), None);
@@ -373,7 +372,7 @@ async fn run_job(
     let state_str = state.to_string_lossy().into_owned();
     let input = switchyard_core::agent::RunInput {
         instruction: &work.instruction,
-        resume: conversation.as_deref(),
+        resume: conversation,
         state_dir: &state_str,
         attachments,
         max_cost_usd: sh.project.budgets.max_cost_usd,
@@ -382,7 +381,7 @@ async fn run_job(
     let program = program.to_string_lossy().into_owned();
     spec.program = job::Program::Exec(&program, &invocation.args);
     spec.extra_env = &invocation.env;
-    let mut reader = agent.reader(conversation.as_deref(), &state_str, sh.redactor.clone());
+    let mut reader = agent.reader(conversation, &state_str, sh.redactor.clone());
     // A command's events keep counting across its runs (a retry, a resumed attempt), so an
     // SSE client's `Last-Event-ID` never skips the new ones.
     let earlier = match sh.store.get_command(&work.session, work.seq).await {
@@ -394,7 +393,7 @@ async fn run_job(
     };
     let recorder = crate::coding::Recorder::start(sh.store.clone(), work.session.clone(), work.seq, earlier);
     let cap = sh.project.budgets.max_cost_usd;
-    let mut saved: Option<String> = conversation.clone();
+    let mut saved: Option<String> = conversation.map(str::to_string);
     let mut on_line = |line: &str| {
         let mut stop = false;
         for event in reader.line(line) {
@@ -428,35 +427,47 @@ async fn run_job(
     (result, Some(report))
 }
 
+/// What the checks before a job decided.
+enum Before {
+    /// The command's turn ends without its job.
+    End(End),
+    /// Run it (the command is now `running`), resuming the session's agent conversation, if
+    /// any (read with the session the checks read anyway).
+    Run {
+        /// The agent conversation to resume.
+        conversation: Option<String>,
+    },
+}
+
 /// The checks before a job runs: cancelled, superseded, already started by a newer seq,
-/// already final, attempts exhausted. `None`: run it (the command is now `running`).
-async fn before_job(sh: &Shared, work: &Work, receipt: &str) -> Result<Option<End>, AwsError> {
+/// already final, attempts exhausted.
+async fn before_job(sh: &Shared, work: &Work, receipt: &str) -> Result<Before, AwsError> {
     let session = &work.session;
     let item = sh.store.get_session(session).await?;
     if work.seq < item.as_ref().map_or(0, |s| s.cancel_before_seq) {
         let r = without_job(work, Outcome::Cancelled, None, "cancelled before it started");
-        return finish(sh, work, r).await.map(Some);
+        return finish(sh, work, r).await.map(Before::End);
     }
     // A newer instruction of the session was already routed: this one would be interrupted
     // as soon as it started, so it is not started at all.
     if let Some(newest) = item.as_ref().map(|s| s.next_seq.saturating_sub(1)).filter(|n| *n > work.seq) {
         let summary = format!("skipped: superseded by a newer instruction (seq {newest}) before it started");
-        return finish(sh, work, without_job(work, Outcome::Interrupted, None, &summary)).await.map(Some);
+        return finish(sh, work, without_job(work, Outcome::Interrupted, None, &summary)).await.map(Before::End);
     }
     if !sh.store.claim_seq(session, work.seq).await? {
         let summary = "skipped: a newer instruction of this session had already started";
-        return finish(sh, work, without_job(work, Outcome::Interrupted, None, summary)).await.map(Some);
+        return finish(sh, work, without_job(work, Outcome::Interrupted, None, summary)).await.map(Before::End);
     }
     match sh.store.start_command(session, work.seq, &sh.cfg.launch_token, receipt).await? {
         // Already final: a retry after a crash between the outcome and the response.
-        None => recorded(sh, work).await.map(Some),
+        None => recorded(sh, work).await.map(Before::End),
         Some(n) if n > MAX_ATTEMPTS => {
             let summary = "the job stopped the container every time it ran; it was not run again";
             let mut r = without_job(work, Outcome::Failed, Some(ErrorCode::Crashed), summary);
             r.error_message = Some(format!("{MAX_ATTEMPTS} attempts ended without an outcome"));
-            finish(sh, work, r).await.map(Some)
+            finish(sh, work, r).await.map(Before::End)
         }
-        Some(_) => Ok(None),
+        Some(_) => Ok(Before::Run { conversation: item.and_then(|s| s.agent_conversation) }),
     }
 }
 
