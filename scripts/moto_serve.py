@@ -32,12 +32,14 @@ usage: python scripts/moto_serve.py HOST PORT
 import base64
 import copy
 import hashlib
+import io
 import json
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from decimal import Decimal, InvalidOperation
 
@@ -419,7 +421,15 @@ def _add_message(original, self, message):
             message.id, message.sequence_number = hit
             return None
         seen.set(key, (message.id, message.sequence_number), now)
-    return original(self, message)
+    if self.lambda_event_source_mappings:
+        return original(self, message)
+    # Not a duplicate, so moto's own duplicate scan (every message in the queue, compared by
+    # deduplication ID: O(queue) per send) would find nothing; append as moto does. A queue
+    # with an event source mapping keeps moto's path, which also invokes the function.
+    with self._messages_lock:
+        self._messages.append(message)
+        self._messages_lock.notify_all()
+    return None
 
 
 # ======================================================================================
@@ -890,6 +900,39 @@ class _LazyCounts(dict):
         return super().get(key, default)
 
 
+def _replace_everywhere(module, name, replacement):
+    """Sets module.name, and every already imported module's binding of the same object
+    (`from moto.core.utils import name`), to `replacement`; later imports get it too."""
+    original = getattr(module, name)
+    for m in list(sys.modules.values()):
+        if getattr(m, name, None) is original:
+            setattr(m, name, replacement)
+
+
+# Two pure functions moto calls on every request, memoised: the camelCase → snake_case
+# conversion of a name (a character loop: 12 calls per SendMessage through
+# `Queue.attributes` alone, and the largest self time in a profile of `bench route`), and
+# the list of a response class's methods (an `inspect.getmembers` per request to look up
+# its action). Every patch in this file is applied at import, before the first request.
+import moto.core.utils as _moto_utils  # noqa: E402
+import functools  # noqa: E402
+import gc  # noqa: E402
+
+_replace_everywhere(
+    _moto_utils, "camelcase_to_underscores", functools.lru_cache(maxsize=4096)(_moto_utils.camelcase_to_underscores)
+)
+_method_names = {}
+
+
+def _method_names_from_class(clazz, _original=_moto_utils.method_names_from_class):
+    names = _method_names.get(clazz)
+    if names is None:
+        names = _method_names[clazz] = frozenset(_original(clazz))
+    return names
+
+
+_replace_everywhere(_moto_utils, "method_names_from_class", _method_names_from_class)
+
 _orig_queue_attributes = _SqsQueue.attributes.fget
 
 
@@ -929,17 +972,129 @@ def _get_queue_attributes(original, self, queue_name, attribute_names):
         _attributes_for_response.active = False
 
 
+# --------------------------------------------------------------------------------------
+# DynamoDB responses without the shape walk (issue 11, routing throughput). moto 5.2 renders
+# every response by walking botocore's output shape and, for each member of each attribute
+# value of each item, trying every alias of its name (`XFormedAttributePicker`): a profile of
+# `switchyard bench route` had it at ~80 % of a BatchGetItem of three items (7 of 8.7 ms)
+# and the largest share of the emulator's time. The data-plane handlers already build their
+# results in wire form (CamelCase keys, attribute values as {"S": ...}), so for those
+# operations the result is dumped as JSON directly. Anything that is not plain JSON (bytes,
+# datetimes, Decimals) falls back to moto's serializer, as do errors; `None` members are
+# dropped as the serializer drops them. `test_moto_serve.py` compares both renderings.
+# --------------------------------------------------------------------------------------
+_DDB_DIRECT_JSON = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+    }
+)
+_DDB_JSON_HEADERS = {"Content-Type": "application/x-amz-json-1.0"}
+
+
+def _wire_json(value):
+    """`value` with None members dropped and DynamoType values in wire form; raises
+    TypeError for anything json cannot render exactly as moto's serializer would."""
+    if isinstance(value, dict):
+        return {k: _wire_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_wire_json(v) for v in value]
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, DynamoType):
+        return _wire_json(value.to_json())
+    raise TypeError(type(value).__name__)
+
+
+@_wraps(DynamoHandler, "serialized")
+def _ddb_serialized(original, self, action_result):
+    result = action_result.result
+    if isinstance(result, dict) and self._get_action() in _DDB_DIRECT_JSON:
+        try:
+            body = json.dumps(_wire_json(result))
+        except (TypeError, ValueError):
+            return original(self, action_result)
+        headers = dict(_DDB_JSON_HEADERS)
+        headers.update(self.response_headers)
+        return 200, headers, body
+    return original(self, action_result)
+
+
 class _KeepAliveRequestHandler(MotoRequestHandler):
-    """HTTP/1.1 with keep-alive, as AWS endpoints speak: werkzeug's handler defaults to
-    HTTP/1.0 and closes every connection, so each SDK call paid a TCP connect, a thread
-    start and a close (a sixth of the emulator's time in a profile of the `fifo` scenario)."""
+    """HTTP/1.1 with keep-alive, as AWS endpoints speak. werkzeug's development server
+    sends `Connection: close` on every response whatever the protocol version (it cannot
+    drain a request body it did not read), so each SDK call paid a TCP connect, a thread
+    start, a 10 ms drain poll and a close: about two fifths of the emulator's samples in a
+    profile of `switchyard bench route`. Here a request with a Content-Length (every AWS SDK
+    request) is read whole before the application runs, so the connection is always at the
+    next request when the response has been written, and the response goes out in one
+    write with its Content-Length. Chunked request bodies (none of our clients send them)
+    keep werkzeug's own handling, which closes the connection."""
 
     protocol_version = "HTTP/1.1"
 
-    def log_request(self, code="-", size="-"):
-        # One line per request to stderr cost another tenth; errors are still logged.
-        if str(code).startswith("5"):
-            super().log_request(code, size)
+    def run_wsgi(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            return super().run_wsgi()
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._respond("400 Bad Request", [("Content-Type", "text/plain")], b"bad Content-Length\n")
+            return
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body
+            self.close_connection = True
+            return
+        self.environ = environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(length)
+        started = []
+
+        def start_response(status, headers, exc_info=None):
+            started[:] = [status, headers]
+            return chunks.append
+
+        chunks = []
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception:
+            traceback.print_exc()
+            chunks, started[:] = [b"internal error in the emulator\n"], ["500 Internal Server Error", []]
+        status, headers = started
+        self._respond(status, headers, b"".join(chunks))
+
+    def _respond(self, status, headers, body):
+        lines = [f"HTTP/1.1 {status}\r\n"]
+        for key, value in headers:
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                lines.append(f"{key}: {value}\r\n")
+        lines.append(f"Content-Length: {len(body)}\r\n")
+        if self.close_connection:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1")
+        self.wfile.write(head if self.command == "HEAD" else head + body)
+        if status.startswith("5"):
+            self.log_error("%s %s -> %s", self.command, self.path, status)
 
 
 def main():
@@ -948,6 +1103,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     app = DomainDispatcherApplication(create_backend_app)
+    # The emulator's heap is mostly long-lived items and messages; with the default
+    # thresholds the cyclic collector re-walks all of it every few thousand allocations,
+    # a cost that grows with the tables and queues. Start-up objects are frozen out of it
+    # and collections of the young generation happen ten times less often.
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
     run_simple(host, port, SerialiseDynamoDB(app), threaded=True, request_handler=_KeepAliveRequestHandler)
 
 

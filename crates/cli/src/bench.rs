@@ -221,23 +221,27 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
         store.set_status(&s.container, None, ContainerEvent::Registered, ContainerStatus::Running, None).await?;
     }
 
+    let follow_up = |i: usize, tag: &str| {
+        let s = &sessions[i % CONTAINERS];
+        let user = format!("u{}@bench.example", i % CONTAINERS);
+        email(&user, &format!("bench.site+t.{}@in.example.com", s.thread), &format!("{tag}{i}@b"))
+    };
+
+    // Single router on the fresh table: the baseline of the flatness figure.
+    let first: Vec<Vec<u8>> = (0..100).map(|i| follow_up(i, "first")).collect();
+    let (first_lat, _) = routed(&o, &first, 1).await?;
+
     // Hot: follow-ups by thread token to running containers, `concurrency` routers.
-    let raws: Vec<Vec<u8>> = (0..messages)
-        .map(|i| {
-            let s = &sessions[i % CONTAINERS];
-            let user = format!("u{}@bench.example", i % CONTAINERS);
-            email(&user, &format!("bench.site+t.{}@in.example.com", s.thread), &format!("hot{i}@b"))
-        })
-        .collect();
+    let raws: Vec<Vec<u8>> = (0..messages).map(|i| follow_up(i, "hot")).collect();
     counter.reset();
-    let started = Instant::now();
-    let results: Vec<anyhow::Result<(RouteOutcome, Duration)>> =
-        futures::stream::iter(raws.iter().map(|r| route_one(&o, r))).buffered(concurrency).collect().await;
-    let elapsed = started.elapsed();
-    let mut lat: Vec<Duration> = results.into_iter().map(|r| r.map(|(_, d)| d)).collect::<Result<_, _>>()?;
-    lat.sort();
+    let (lat, elapsed) = routed(&o, &raws, concurrency).await?;
     let hot_calls = counter.total() as f64 / messages as f64;
     eprintln!("hot calls by operation: {:?}", counter.by_operation());
+
+    // Flat as the table grows: 10,000 more items, then 1,000 follow-ups by one router.
+    fill_table(&clients, store.table(), 10_000).await?;
+    let after: Vec<Vec<u8>> = (0..1_000).map(|i| follow_up(i, "after")).collect();
+    let (single_lat, single_elapsed) = routed(&o, &after, 1).await?;
 
     // Overhead: a routed follow-up vs. the same three calls issued bare, interleaved one by
     // one so both see the same emulator state (table size, queue depth, warm caches).
@@ -258,7 +262,45 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
     figure("route.hot.p95_ms", percentile(&lat, 95.0), "ms");
     figure("route.hot.p99_ms", percentile(&lat, 99.0), "ms");
     figure("route.throughput_per_s", messages as f64 / elapsed.as_secs_f64(), "msg/s");
+    figure("route.single.p50_ms", percentile(&single_lat, 50.0), "ms");
+    figure("route.single.p99_ms", percentile(&single_lat, 99.0), "ms");
+    figure("route.single.throughput_per_s", after.len() as f64 / single_elapsed.as_secs_f64(), "msg/s");
+    figure("route.flat_ratio", percentile(&single_lat, 50.0) / percentile(&first_lat, 50.0), "x");
     figure("route.overhead_ratio", routed.as_secs_f64() / bare.as_secs_f64(), "x");
+    Ok(())
+}
+
+/// Routes `raws` with `concurrency` routers: each message's latency (sorted) and the
+/// elapsed time of the whole run.
+async fn routed(o: &Orchestrator, raws: &[Vec<u8>], concurrency: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<(RouteOutcome, Duration)>> =
+        futures::stream::iter(raws.iter().map(|r| route_one(o, r))).buffered(concurrency).collect().await;
+    let elapsed = started.elapsed();
+    let mut lat: Vec<Duration> = results.into_iter().map(|r| r.map(|(_, d)| d)).collect::<Result<_, _>>()?;
+    lat.sort();
+    Ok((lat, elapsed))
+}
+
+/// `count` filler items of ~300 bytes (other users' commands, in size), 25 per BatchWriteItem.
+async fn fill_table(clients: &Clients, table: &str, count: usize) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{AttributeValue as A, PutRequest, WriteRequest};
+    for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
+        let mut requests = Vec::with_capacity(chunk.len());
+        for i in chunk {
+            let put = PutRequest::builder()
+                .item("pk", A::S(format!("FILL#{i}")))
+                .item("sk", A::S(META.into()))
+                .item("payload", A::S("x".repeat(280)))
+                .build()?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        let mut pending = Some(requests);
+        while let Some(req) = pending.take() {
+            let out = clients.dynamo.batch_write_item().request_items(table, req).send().await?;
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(table)).filter(|r| !r.is_empty());
+        }
+    }
     Ok(())
 }
 
