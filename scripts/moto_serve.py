@@ -94,6 +94,7 @@ def _wraps(cls, name):
 
         patched.__name__ = name
         patched.__doc__ = fn.__doc__
+        patched.original = original
         setattr(cls, name, patched)
         return patched
 
@@ -979,9 +980,11 @@ def _get_queue_attributes(original, self, queue_name, attribute_names):
 # `switchyard bench route` had it at ~80 % of a BatchGetItem of three items (7 of 8.7 ms)
 # and the largest share of the emulator's time. The data-plane handlers already build their
 # results in wire form (CamelCase keys, attribute values as {"S": ...}), so for those
-# operations the result is dumped as JSON directly. Anything that is not plain JSON (bytes,
-# datetimes, Decimals) falls back to moto's serializer, as do errors; `None` members are
-# dropped as the serializer drops them. `test_moto_serve.py` compares both renderings.
+# operations the result is dumped as JSON directly: bytes as base64 (how the serializer
+# renders DynamoDB's blobs), `None` members and members outside the output shape dropped (as
+# the serializer drops them). Anything else that is not plain JSON (datetimes, Decimals)
+# falls back to moto's serializer, as do errors. `test_moto_serve.py` renders every
+# operation both ways from the same result and compares.
 # --------------------------------------------------------------------------------------
 _DDB_DIRECT_JSON = frozenset(
     {
@@ -1009,19 +1012,38 @@ def _wire_json(value):
         return [_wire_json(v) for v in value]
     if isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, bytes):  # B and BS values: DynamoDB's only blobs, base64 on the wire
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, DynamoType):
         return _wire_json(value.to_json())
     raise TypeError(type(value).__name__)
 
 
+_ddb_output_members = {}  # action -> the member names of its output shape
+_ddb_direct_json_count = {}  # action -> responses rendered directly (for the tests)
+
+
+def _output_members(action):
+    members = _ddb_output_members.get(action)
+    if members is None:
+        from moto.core.responses import get_service_model
+
+        shape = get_service_model("dynamodb").operation_model(action).output_shape
+        members = _ddb_output_members[action] = frozenset(shape.members)
+    return members
+
+
 @_wraps(DynamoHandler, "serialized")
 def _ddb_serialized(original, self, action_result):
     result = action_result.result
-    if isinstance(result, dict) and self._get_action() in _DDB_DIRECT_JSON:
+    action = self._get_action()
+    if isinstance(result, dict) and action in _DDB_DIRECT_JSON:
+        members = _output_members(action)  # moto adds a few that are not (ConsumedCapacityUnits)
         try:
-            body = json.dumps(_wire_json(result))
+            body = json.dumps(_wire_json({k: v for k, v in result.items() if k in members}))
         except (TypeError, ValueError):
             return original(self, action_result)
+        _ddb_direct_json_count[action] = _ddb_direct_json_count.get(action, 0) + 1
         headers = dict(_DDB_JSON_HEADERS)
         headers.update(self.response_headers)
         return 200, headers, body

@@ -450,6 +450,92 @@ class DynamoDbTestBase(AwsTestCase):
         return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
+class DynamoDbDirectJsonTest(unittest.TestCase):
+    """The data-plane responses dumped as JSON (moto_serve._ddb_serialized) are the
+    responses moto's own serializer renders: every operation of the fast path, on items
+    holding every attribute type, is rendered both ways from the same result and compared.
+    In-process (moto's WSGI app, no HTTP), so both renderings see the same call."""
+
+    def test_fast_rendering_equals_motos(self):
+        sys.path.insert(0, HERE)
+        import moto_serve
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.test import Client
+
+        fast = DynamoHandler.serialized
+        compared = []
+
+        def both(handler, action_result):
+            mine = fast(handler, action_result)
+            theirs = fast.original(handler, action_result)
+            compared.append((handler._get_action(), mine, theirs))
+            return mine
+
+        DynamoHandler.serialized = both
+        self.addCleanup(setattr, DynamoHandler, "serialized", fast)
+        app = Client(moto_serve.SerialiseDynamoDB(DomainDispatcherApplication(create_backend_app)))
+
+        def call(op, body):
+            headers = {
+                "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+                "SignedHeaders=host, Signature=x",
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": "DynamoDB_20120810." + op,
+            }
+            r = app.post("/", data=json.dumps(body), headers=headers)
+            self.assertEqual(r.status_code, 200, r.data[:500])
+            return json.loads(r.data)
+
+        table = unique("direct")
+        call("CreateTable", {
+            "TableName": table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        })
+        every_type = {
+            "s": S("text ✓"), "n": {"N": "-12.50"}, "b": {"B": "AAEC"}, "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": ["AAE=", "AgM="]}, "t": {"BOOL": True}, "f": {"BOOL": False},
+            "z": {"NULL": True}, "l": {"L": [S("x"), {"N": "1"}, {"M": {"deep": {"L": [{"BOOL": False}]}}}]},
+            "m": {"M": {"k": S("v"), "e": {"M": {}}, "el": {"L": []}}},
+        }
+        key = lambda pk: {"pk": S(pk), "sk": S("0")}  # noqa: E731
+        total = {"ReturnConsumedCapacity": "TOTAL"}
+        call("PutItem", {"TableName": table, "Item": {**key("a"), **every_type}, **total})
+        call("PutItem", {"TableName": table, "Item": {**key("a"), **every_type, "v": {"N": "2"}}, "ReturnValues": "ALL_OLD"})
+        call("PutItem", {"TableName": table, "Item": {**key("b"), "v": {"N": "1"}}})
+        call("GetItem", {"TableName": table, "Key": key("a"), "ConsistentRead": True, **total})
+        call("GetItem", {"TableName": table, "Key": key("missing")})
+        call("GetItem", {"TableName": table, "Key": key("a"), "ProjectionExpression": "l[2].#m, ss", "ExpressionAttributeNames": {"#m": "M"}})
+        call("BatchGetItem", {"RequestItems": {table: {"Keys": [key("a"), key("b"), key("c")]}}, **total})
+        call("UpdateItem", {"TableName": table, "Key": key("b"), "UpdateExpression": "SET v = v + :one, w = :l",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}, ":l": {"L": [{"NULL": True}]}}, "ReturnValues": "ALL_NEW"})
+        call("UpdateItem", {"TableName": table, "Key": key("b"), "UpdateExpression": "REMOVE w", "ReturnValues": "UPDATED_OLD"})
+        call("Query", {"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": S("a")}, **total})
+        call("Query", {"TableName": table, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": S("a")}, "Select": "COUNT"})
+        call("Scan", {"TableName": table, "Limit": 1})
+        call("Scan", {"TableName": table, "FilterExpression": "attribute_exists(bs)"})
+        call("BatchWriteItem", {"RequestItems": {table: [{"PutRequest": {"Item": {**key("c"), "x": {"NS": ["3"]}}}}, {"DeleteRequest": {"Key": key("b")}}]}, **total})
+        call("TransactWriteItems", {"TransactItems": [
+            {"Put": {"TableName": table, "Item": {**key("d"), **every_type}, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": key("c"), "UpdateExpression": "ADD x :s", "ExpressionAttributeValues": {":s": {"NS": ["4"]}}}},
+        ], **total})
+        call("TransactGetItems", {"TransactItems": [{"Get": {"TableName": table, "Key": key(k)}} for k in ("a", "c", "missing")]})
+        call("DeleteItem", {"TableName": table, "Key": key("d"), "ReturnValues": "ALL_OLD", **total})
+        call("DeleteItem", {"TableName": table, "Key": key("missing")})
+
+        # Every operation took the direct rendering at least once (none fell back every time).
+        self.assertEqual(set(moto_serve._ddb_direct_json_count), set(moto_serve._DDB_DIRECT_JSON))
+        ops = {op for op, _, _ in compared}
+        self.assertEqual(ops - {"CreateTable"}, set(moto_serve._DDB_DIRECT_JSON))
+        for op, (status, headers, body), (status2, headers2, body2) in compared:
+            with self.subTest(op=op):
+                self.assertEqual(status, status2)
+                self.assertEqual(headers.get("Content-Type"), headers2.get("Content-Type"))
+                self.assertEqual(json.loads(body), json.loads(body2))
+
+
 class DynamoDbItemSizeTest(DynamoDbTestBase):
     # AWS: 400 KB = 409,600 bytes of attribute names + values.
     def test_put_item_size(self):
@@ -704,6 +790,31 @@ class DynamoDbTransactionTest(DynamoDbTestBase):
 
 
 class SmokeTest(AwsTestCase):
+    def test_connections_are_kept_alive(self):
+        # werkzeug's server sent `Connection: close` on every response; AWS endpoints (and
+        # now the emulator) keep the connection for the next request.
+        import http.client
+
+        host, port = _endpoint.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        self.addCleanup(conn.close)
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.ListQueues",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sqs/aws4_request, "
+            "SignedHeaders=host, Signature=x",
+        }
+        sockets = []
+        for _ in range(3):
+            conn.request("POST", "/", body=b"{}", headers=headers)
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertIsInstance(json.loads(r.read()), dict)
+            self.assertNotEqual((r.getheader("Connection") or "").lower(), "close")
+            sockets.append(conn.sock)
+        self.assertIsNotNone(sockets[0])
+        self.assertTrue(all(s is sockets[0] for s in sockets), "a new connection per request")
+
     def test_sqs_fifo_send_receive(self):
         sqs = client("sqs")
         url = sqs.create_queue(QueueName=unique("smoke") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
