@@ -733,11 +733,15 @@ def _ddb_transact_write_items(self, transact_items):
                             original_item = current.to_json()["Attributes"]
                         raise ConditionalCheckFailed(item=original_item)
 
+                # The condition was just checked against this very item (DynamoDB calls are
+                # serialised), so the write does not parse and check it a second time; and
+                # an Update goes to moto's own update_item, not to _update_item's wrapper:
+                # the pre-image above already covers the rollback, and the size check that
+                # wrapper makes is made here.
                 if op_type == "Put":
                     self.put_item(
                         table_name,
                         op["Item"],
-                        condition_expression=condition_expression,
                         expression_attribute_names=expression_attribute_names,
                         expression_attribute_values=expression_attribute_values,
                     )
@@ -745,19 +749,20 @@ def _ddb_transact_write_items(self, transact_items):
                     self.delete_item(
                         table_name,
                         key,
-                        condition_expression=condition_expression,
                         expression_attribute_names=expression_attribute_names,
                         expression_attribute_values=expression_attribute_values,
                     )
                 elif op_type == "Update":
-                    self.update_item(
+                    updated = _update_item.original(
+                        self,
                         table_name,
                         key,
                         update_expression=op["UpdateExpression"],
-                        condition_expression=condition_expression,
                         expression_attribute_names=expression_attribute_names,
                         expression_attribute_values=expression_attribute_values,
                     )
+                    if updated is not None and _ddb_item_size(updated.attrs) > _DDB_MAX_ITEM_BYTES:
+                        raise ItemSizeToUpdateTooLarge()
                 errors.append((None, None, None))
             except ItemSizeToUpdateTooLarge as e:
                 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
