@@ -433,6 +433,61 @@ def _add_message(original, self, message):
     return None
 
 
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
+# ReceiveRequestAttemptId (FIFO queues): "If a networking issue occurs after a ReceiveMessage
+# action, and instead of a response you receive a generic error, it is possible to retry the
+# same action with an identical ReceiveRequestAttemptId to retrieve the same set of messages,
+# even if their visibility timeout has not yet expired", "if none of the messages have been
+# modified (deleted or had their visibility changes)"; "If a retry occurs within the
+# deduplication interval, it resets the visibility timeout"; the ID lives 5 minutes. moto
+# ignores it, so a receive whose response was lost hid its messages for a whole visibility
+# timeout (the load suite's `--aws-faults` found replies 60 s late this way).
+_SQS_ATTEMPT_SECONDS = 5 * 60
+_sqs_attempts = _ExpiringMap(_SQS_ATTEMPT_SECONDS)  # (account, region, queue, id) -> (messages, result)
+_sqs_attempts_lock = threading.Lock()
+
+
+def _unmodified(queue, received):
+    """Every message of an earlier receive still in the queue, in flight, and neither
+    received again nor given another visibility since (its visibility deadline unchanged)."""
+    present = {id(m) for m in queue._messages}
+    return all(
+        id(m) in present and m.receipt_handle == handle and m.visible_at == visible_at and not m.visible
+        for m, handle, visible_at in received
+    )
+
+
+from moto.sqs.responses import SQSResponse  # noqa: E402
+
+
+@_wraps(SQSResponse, "receive_message")
+def _receive_message(original, self):
+    attempt = self._get_param("ReceiveRequestAttemptId")
+    queue_name = self._get_queue_name()
+    queue = self.sqs_backend.get_queue(queue_name)
+    if not attempt or not queue.fifo_queue:
+        return original(self)  # AWS applies the ID to FIFO queues only
+    key = (self.current_account, self.region, queue_name, attempt)
+    with _sqs_attempts_lock:
+        hit = _sqs_attempts.get(key, time.monotonic())
+        if hit is not None and _unmodified(queue, hit[0]):
+            received, result = hit
+            try:
+                visibility = self._get_validated_visibility_timeout()
+            except (TypeError, ValueError):
+                visibility = queue.visibility_timeout
+            for m, _, _ in received:
+                m.change_visibility(visibility)
+            _sqs_attempts.set(key, ([(m, h, m.visible_at) for m, h, _ in received], result), time.monotonic())
+            return result
+    result = original(self)
+    ids = {msg["MessageId"] for msg in (getattr(result, "result", None) or {}).get("Messages", [])}
+    received = [(m, m.receipt_handle, m.visible_at) for m in queue._messages if m.id in ids]
+    with _sqs_attempts_lock:
+        _sqs_attempts.set(key, (received, result), time.monotonic())
+    return result
+
+
 # ======================================================================================
 # DynamoDB
 # ======================================================================================

@@ -390,6 +390,25 @@ class SqsLimitsTest(AwsTestCase):
         self.assertEqual(ids["a"], first["MessageId"])
         self.assertNotEqual(ids["b"], first["MessageId"])
 
+    def test_fifo_receive_retried_with_the_same_attempt_id_gets_the_same_messages(self):
+        # API_ReceiveMessage.html, ReceiveRequestAttemptId: a retry after a lost response
+        # returns the same messages and receipt handles while they are in flight and
+        # unmodified; another attempt gets nothing of them; once one is deleted the ID no
+        # longer replays.
+        url = self.sqs.create_queue(QueueName=unique("attempt") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        for g in ("a", "b"):
+            self.sqs.send_message(QueueUrl=url, MessageBody=g, MessageGroupId=g, MessageDeduplicationId=g)
+        def receive(attempt):
+            out = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                           ReceiveRequestAttemptId=attempt)
+            return sorted((m["Body"], m["ReceiptHandle"]) for m in out.get("Messages", []))
+        first = receive("attempt-1")
+        self.assertEqual([body for body, _ in first], ["a", "b"])
+        self.assertEqual(receive("attempt-1"), first)
+        self.assertEqual(receive("attempt-2"), [])
+        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0][1])
+        self.assertEqual(receive("attempt-1"), [])
+
     def test_fifo_content_based_dedup(self):
         url = self.queue(fifo=True, ContentBasedDeduplication="true")
         a = self.sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")

@@ -171,10 +171,15 @@ impl Queues {
         wait_s: i32,
         visibility_s: Option<i32>,
     ) -> Result<Vec<Received>, AwsError> {
+        // One attempt ID per receive, repeated by the SDK's retries of it: on a FIFO queue, a
+        // retry after a lost response gets the same messages back at once instead of leaving
+        // them invisible for their visibility timeout (AWS ignores it on standard queues).
+        let attempt = ulid::Ulid::new().to_string();
         let out = self
             .client
             .receive_message()
             .queue_url(url)
+            .receive_request_attempt_id(attempt)
             .max_number_of_messages(max.clamp(1, 10))
             .wait_time_seconds(wait_s)
             .set_visibility_timeout(visibility_s)

@@ -37,6 +37,18 @@ pub enum Exit {
 /// A long poll of `in` in progress.
 type Receiving = std::pin::Pin<Box<dyn Future<Output = Result<Vec<Received>, AwsError>> + Send>>;
 
+/// Visibility of a message this worker has received but no job of it has started yet (it
+/// is being handled, or held for a slot or for its session's job): short, so that a worker
+/// killed at any point before a job's extender and `start_command` record the message costs
+/// seconds, not a whole visibility timeout (nothing but the worker knows it has it). Held
+/// messages are extended at a third of it; the loop turns at least every second while work
+/// is held (its receives wait 1 s), which leaves a wide margin.
+const HELD_VISIBILITY: Duration = Duration::from_secs(9);
+
+fn held_visibility(sh: &Shared) -> Duration {
+    sh.visibility.min(HELD_VISIBILITY)
+}
+
 /// The loop's state.
 struct Agent {
     sh: Arc<Shared>,
@@ -112,7 +124,9 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
                 1
             };
             let (queues, url, max) = (sh.queues.clone(), sh.cfg.in_url.clone(), agent.receive_budget());
-            let vis = Some(sh.visibility.as_secs() as i32);
+            // Received with the short visibility of a held message: until a job's extender
+            // takes over, nothing but this worker knows it has the message.
+            let vis = Some(held_visibility(&sh).as_secs() as i32);
             Box::pin(async move {
                 if max == 0 {
                     // Full: nothing is received until a job ends.
@@ -242,6 +256,8 @@ impl Agent {
         self.running.values().any(|h| &h.session == session)
     }
 
+    /// Starts a job. Its message has only the short visibility it was received with (or
+    /// held with) left: the job's extender sets the full one at once.
     fn start(&mut self, msg: Received, work: Work) {
         let (tx, rx) = watch::channel(false);
         let reason = Arc::new(Mutex::new(None));
@@ -281,6 +297,7 @@ impl Agent {
                     self.start(msg, w);
                 } else {
                     info!(session = %w.session, command = %w.command_id, "no free slot; holding");
+                    // Its short visibility is kept up by `extend_held`.
                     self.held.push((msg, w, tokio::time::Instant::now()));
                 }
             }
@@ -350,12 +367,13 @@ impl Agent {
 
     /// Extends held messages at a third of their visibility (not on every loop turn).
     async fn extend_held(&mut self) {
-        let every = self.sh.visibility / 3;
+        let held = held_visibility(&self.sh);
+        let every = held / 3;
         for (m, _, extended) in &mut self.held {
             if extended.elapsed() < every {
                 continue;
             }
-            let secs = self.sh.visibility.as_secs() as i32;
+            let secs = held.as_secs() as i32;
             if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, secs).await {
                 warn!(message = %m.id, error = %e, "held message not extended");
             }
@@ -374,7 +392,7 @@ impl Agent {
             Err(e) => return Err(e),
         }
         let last =
-            self.sh.queues.receive(&self.sh.cfg.in_url, 10, 1, Some(self.sh.visibility.as_secs() as i32)).await?;
+            self.sh.queues.receive(&self.sh.cfg.in_url, 10, 1, Some(held_visibility(&self.sh).as_secs() as i32)).await?;
         if last.is_empty() {
             info!(container = %self.id, "idle: stopped");
             return Ok(Some(Exit::Idle));

@@ -112,8 +112,8 @@ pub async fn execute(
     reason: Arc<Mutex<Option<StopReason>>>,
 ) -> Done {
     let done = Done { command_id: work.command_id.clone(), session: work.session.clone() };
-    let extender =
-        tokio::spawn(keep_invisible(sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone(), sh.visibility));
+    let (queues, url, receipt) = (sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone());
+    let extender = tokio::spawn(keep_invisible(queues, url, receipt, sh.visibility));
     let result = run_command(&sh, &work, &msg.receipt, interrupt, &reason).await;
     extender.abort();
     let (url, receipt) = (&sh.cfg.in_url, &msg.receipt);
@@ -147,13 +147,16 @@ pub async fn execute(
     done
 }
 
-/// Extends a message's visibility at a third of it, for as long as its job runs.
+/// Extends a message's visibility for as long as its job runs: at once (it was received
+/// with the worker's short pre-start visibility), then at a third of it.
 async fn keep_invisible(queues: Queues, url: String, receipt: String, vis: Duration) {
+    let mut wait = Duration::ZERO;
     loop {
-        tokio::time::sleep(vis / 3).await;
+        tokio::time::sleep(wait).await;
         if let Err(e) = queues.set_visibility(&url, &receipt, vis.as_secs() as i32).await {
             warn!(error = %e, "visibility extension failed");
         }
+        wait = vis / 3;
     }
 }
 
