@@ -36,6 +36,7 @@ import io
 import json
 import os
 import signal
+import string
 import sys
 import threading
 import time
@@ -64,7 +65,12 @@ from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.responses import DynamoHandler
 from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
-from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue, TooManyEntriesInBatchRequest
+from moto.sqs.exceptions import (
+    BatchRequestTooLong,
+    InvalidParameterValue,
+    MaxVisibilityTimeout,
+    TooManyEntriesInBatchRequest,
+)
 from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 _dynamodb = threading.Lock()
@@ -443,14 +449,17 @@ def _add_message(original, self, message):
 # ignores it, so a receive whose response was lost hid its messages for a whole visibility
 # timeout (the load suite's `--aws-faults` found replies 60 s late this way).
 _SQS_ATTEMPT_SECONDS = 5 * 60
-_sqs_attempts = _ExpiringMap(_SQS_ATTEMPT_SECONDS)  # (account, region, queue, id) -> (messages, result)
+_SQS_ATTEMPT_MAX_LEN = 128
+_SQS_ATTEMPT_CHARS = set(string.ascii_letters + string.digits + string.punctuation)
+# (account, region, queue, id) -> (messages, result, expiry); the window runs from the first receive
+_sqs_attempts = _ExpiringMap(_SQS_ATTEMPT_SECONDS)
 _sqs_attempts_lock = threading.Lock()
 
 
 def _unmodified(queue, received):
     """Every message of an earlier receive still in the queue, in flight, and neither
     received again nor given another visibility since (its visibility deadline unchanged)."""
-    present = {id(m) for m in queue._messages}
+    present = {id(m) for m in queue._messages}  # O(queue), as moto's own receive is
     return all(
         id(m) in present and m.receipt_handle == handle and m.visible_at == visible_at and not m.visible
         for m, handle, visible_at in received
@@ -465,26 +474,41 @@ def _receive_message(original, self):
     attempt = self._get_param("ReceiveRequestAttemptId")
     queue_name = self._get_queue_name()
     queue = self.sqs_backend.get_queue(queue_name)
-    if not attempt or not queue.fifo_queue:
+    if attempt is None or not queue.fifo_queue:
         return original(self)  # AWS applies the ID to FIFO queues only
+    if not 1 <= len(attempt) <= _SQS_ATTEMPT_MAX_LEN or not set(attempt) <= _SQS_ATTEMPT_CHARS:
+        raise InvalidParameterValue(
+            "Value for parameter ReceiveRequestAttemptId is invalid. Reason: it must be 1 to 128 "
+            "alphanumeric or punctuation characters."
+        )
     key = (self.current_account, self.region, queue_name, attempt)
+    now = time.monotonic()
     with _sqs_attempts_lock:
-        hit = _sqs_attempts.get(key, time.monotonic())
-        if hit is not None and _unmodified(queue, hit[0]):
-            received, result = hit
-            try:
+        hit = _sqs_attempts.get(key, now)
+        if hit is not None:
+            received, result, expiry = hit
+            if not _unmodified(queue, received):
+                # What SQS answers (the ID names a receive whose messages have changed since).
+                raise InvalidParameterValue(
+                    "The receiveRequestAttemptId is not valid anymore since the receive call is not retryable."
+                )
+            try:  # as moto's receive_message validates it
                 visibility = self._get_validated_visibility_timeout()
-            except (TypeError, ValueError):
+            except TypeError:
                 visibility = queue.visibility_timeout
+            except ValueError:
+                raise MaxVisibilityTimeout()
             for m, _, _ in received:
                 m.change_visibility(visibility)
-            _sqs_attempts.set(key, ([(m, h, m.visible_at) for m, h, _ in received], result), time.monotonic())
+            # Same messages and receipt handles; the window still runs from the first receive.
+            _sqs_attempts.entries[key] = (expiry, ([(m, h, m.visible_at) for m, h, _ in received], result, expiry))
             return result
     result = original(self)
     ids = {msg["MessageId"] for msg in (getattr(result, "result", None) or {}).get("Messages", [])}
-    received = [(m, m.receipt_handle, m.visible_at) for m in queue._messages if m.id in ids]
-    with _sqs_attempts_lock:
-        _sqs_attempts.set(key, (received, result), time.monotonic())
+    if ids:  # an empty receive is simply repeated (a retried long poll waits again)
+        received = [(m, m.receipt_handle, m.visible_at) for m in queue._messages if m.id in ids]
+        with _sqs_attempts_lock:
+            _sqs_attempts.set(key, (received, result, now + _SQS_ATTEMPT_SECONDS), now)
     return result
 
 
@@ -966,7 +990,11 @@ def _replace_everywhere(module, name, replacement):
     (`from moto.core.utils import name`), to `replacement`; later imports get it too."""
     original = getattr(module, name)
     for m in list(sys.modules.values()):
-        if getattr(m, name, None) is original:
+        try:
+            bound = getattr(m, name, None)  # a module's lazy __getattr__ may raise anything
+        except Exception:  # noqa: BLE001
+            continue
+        if bound is original:
             setattr(m, name, replacement)
 
 
@@ -1127,8 +1155,7 @@ class _KeepAliveRequestHandler(MotoRequestHandler):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
             return super().run_wsgi()
-        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # (`Expect: 100-continue` was answered by http.server's parse_request already.)
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -1141,9 +1168,6 @@ class _KeepAliveRequestHandler(MotoRequestHandler):
         if len(body) < length:  # the client went away mid-body
             self.close_connection = True
             return
-        self.environ = environ = self.make_environ()
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(length)
         started = []
 
         def start_response(status, headers, exc_info=None):
@@ -1152,30 +1176,43 @@ class _KeepAliveRequestHandler(MotoRequestHandler):
 
         chunks = []
         try:
+            self.environ = environ = self.make_environ()
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(length)
             result = self.server.app(environ, start_response)
             try:
                 chunks.extend(result)
             finally:
                 if hasattr(result, "close"):
                     result.close()
+            status, headers = started
+            payload = b"".join(chunks)
         except Exception:
             traceback.print_exc()
-            chunks, started[:] = [b"internal error in the emulator\n"], ["500 Internal Server Error", []]
-        status, headers = started
-        self._respond(status, headers, b"".join(chunks))
+            self.close_connection = True
+            status, headers, payload = "500 Internal Server Error", [], b"internal error in the emulator\n"
+        self._respond(status, headers, payload)
 
     def _respond(self, status, headers, body):
+        """One write: status line, headers, body. No body for HEAD, 1xx, 204 and 304
+        (RFC 9110 §6.4.1; clients read none whatever Content-Length says); a HEAD keeps the
+        Content-Length the application gave (the size of what a GET would return)."""
+        code = int(status.split(None, 1)[0])
+        bodiless = self.command == "HEAD" or code < 200 or code in (204, 304)
         lines = [f"HTTP/1.1 {status}\r\n"]
         for key, value in headers:
-            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                lines.append(f"{key}: {value}\r\n")
-        lines.append(f"Content-Length: {len(body)}\r\n")
+            lower = key.lower()
+            if lower in ("transfer-encoding", "connection") or (lower == "content-length" and self.command != "HEAD"):
+                continue
+            lines.append(f"{key}: {value}\r\n")
+        if not bodiless:
+            lines.append(f"Content-Length: {len(body)}\r\n")
         if self.close_connection:
             lines.append("Connection: close\r\n")
         lines.append("\r\n")
-        head = "".join(lines).encode("latin-1")
-        self.wfile.write(head if self.command == "HEAD" else head + body)
-        if status.startswith("5"):
+        head = "".join(lines).encode("latin-1", "replace")
+        self.wfile.write(head if bodiless else head + body)
+        if code >= 500:
             self.log_error("%s %s -> %s", self.command, self.path, status)
 
 

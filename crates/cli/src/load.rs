@@ -563,7 +563,8 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     // Where the slowest answers spent their time, for whoever reads the run.
     slowest.sort_by_key(|(ms, ..)| std::cmp::Reverse(*ms));
     for (ms, sent, replied, c) in slowest.iter().take(3) {
-        let after = |at: Option<u64>, from: u64| at.map_or("-".to_string(), |at| format!("{} ms", at.saturating_sub(from)));
+        let after =
+            |at: Option<u64>, from: u64| at.map_or("-".to_string(), |at| format!("{} ms", at.saturating_sub(from)));
         eprintln!(
             "  slow: {} #{} {} ms: routed +{} ms, started {}, finished {}, replied +{} ms after the outcome (attempts {})",
             c.session_id,

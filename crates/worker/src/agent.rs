@@ -39,10 +39,11 @@ type Receiving = std::pin::Pin<Box<dyn Future<Output = Result<Vec<Received>, Aws
 
 /// Visibility of a message this worker has received but no job of it has started yet (it
 /// is being handled, or held for a slot or for its session's job): short, so that a worker
-/// killed at any point before a job's extender and `start_command` record the message costs
-/// seconds, not a whole visibility timeout (nothing but the worker knows it has it). Held
-/// messages are extended at a third of it; the loop turns at least every second while work
-/// is held (its receives wait 1 s), which leaves a wide margin.
+/// killed before a job has taken the message (full visibility, `start_command` recording it)
+/// costs seconds, not a whole visibility timeout (nothing but the worker knows it has it).
+/// Held messages are extended at a third of it, timed from their receive; a failed extension
+/// is tried again on the next turn of the loop (which turns about every second while work
+/// is held: its receives then wait 1 s).
 const HELD_VISIBILITY: Duration = Duration::from_secs(9);
 
 fn held_visibility(sh: &Shared) -> Duration {
@@ -144,7 +145,10 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
             got = rx => {
                 receiving = None;
                 match got {
-                    Ok(msgs) => for m in msgs { agent.handle(m).await },
+                    Ok(msgs) => {
+                        let received_at = tokio::time::Instant::now();
+                        for m in msgs { agent.handle(m, received_at).await }
+                    }
                     Err(e) if e.is_queue_missing() => {
                         warn!(container = %id, "the in queue is gone (queue set retired); exiting");
                         break Exit::QueueGone;
@@ -270,7 +274,9 @@ impl Agent {
         self.touch();
     }
 
-    async fn handle(&mut self, msg: Received) {
+    /// Handles one received message; `received_at`: when its receive returned (its short
+    /// visibility runs from then, whatever the earlier messages of the batch cost).
+    async fn handle(&mut self, msg: Received, received_at: tokio::time::Instant) {
         let parsed = decode::<InMessage>(&msg.body);
         let Ok(parsed) = parsed else {
             // Left to the redrive policy: released now, DLQ after `MAX_RECEIVE_COUNT` (10)
@@ -298,7 +304,7 @@ impl Agent {
                 } else {
                     info!(session = %w.session, command = %w.command_id, "no free slot; holding");
                     // Its short visibility is kept up by `extend_held`.
-                    self.held.push((msg, w, tokio::time::Instant::now()));
+                    self.held.push((msg, w, received_at));
                 }
             }
             InMessage::Interrupt(c) => {
@@ -374,10 +380,11 @@ impl Agent {
                 continue;
             }
             let secs = held.as_secs() as i32;
-            if let Err(e) = self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, secs).await {
-                warn!(message = %m.id, error = %e, "held message not extended");
+            match self.sh.queues.set_visibility(&self.sh.cfg.in_url, &m.receipt, secs).await {
+                Ok(()) => *extended = tokio::time::Instant::now(),
+                // Not reset: tried again on the next turn of the loop.
+                Err(e) => warn!(message = %m.id, error = %e, "held message not extended"),
             }
-            *extended = tokio::time::Instant::now();
         }
     }
 
@@ -391,8 +398,11 @@ impl Agent {
             Err(AwsError::Conflict { .. }) => return Ok(Some(Exit::Superseded)),
             Err(e) => return Err(e),
         }
-        let last =
-            self.sh.queues.receive(&self.sh.cfg.in_url, 10, 1, Some(held_visibility(&self.sh).as_secs() as i32)).await?;
+        let last = self
+            .sh
+            .queues
+            .receive(&self.sh.cfg.in_url, 10, 1, Some(held_visibility(&self.sh).as_secs() as i32))
+            .await?;
         if last.is_empty() {
             info!(container = %self.id, "idle: stopped");
             return Ok(Some(Exit::Idle));
@@ -406,8 +416,9 @@ impl Agent {
             Ok(()) => {
                 info!(container = %self.id, "idle stop cancelled: work arrived");
                 self.touch();
+                let received_at = tokio::time::Instant::now();
                 for m in last {
-                    self.handle(m).await;
+                    self.handle(m, received_at).await;
                 }
                 Ok(None)
             }

@@ -46,9 +46,10 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// `SWITCHYARD_POLL_WAIT_SECS`: long-poll wait (default 20).
     pub poll_wait_secs: i32,
-    /// `SWITCHYARD_VISIBILITY_SECS`: in-flight visibility of a received message, extended
-    /// at a third of it while its job runs (default 60). A crashed worker's command
-    /// comes back after this long.
+    /// `SWITCHYARD_VISIBILITY_SECS`: in-flight visibility of a running job's message, set
+    /// when it starts and extended at a third of it (default 60). A message received but
+    /// not started has at most 9 s (held messages are extended by that much); a crashed
+    /// worker's running command is released by task-events, or comes back after this long.
     pub visibility_secs: u64,
     /// `SWITCHYARD_MAX_OUTPUT_BYTES`: output kept per job (tail; default 64 KiB).
     pub max_output_bytes: usize,

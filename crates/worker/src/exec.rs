@@ -48,7 +48,8 @@ pub struct Shared {
     pub project: ProjectConfig,
     /// The git workspace.
     pub workspace: Workspace,
-    /// Per-receive visibility (extended at a third of it).
+    /// Visibility of a running job's message (set when it starts, extended at a third of
+    /// it). Messages not yet started have the agent's short `HELD_VISIBILITY`.
     pub visibility: Duration,
     /// Who jobs run as and what they see.
     pub identity: crate::identity::JobIdentity,
@@ -112,10 +113,11 @@ pub async fn execute(
     reason: Arc<Mutex<Option<StopReason>>>,
 ) -> Done {
     let done = Done { command_id: work.command_id.clone(), session: work.session.clone() };
-    let (queues, url, receipt) = (sh.queues.clone(), sh.cfg.in_url.clone(), msg.receipt.clone());
-    let extender = tokio::spawn(keep_invisible(queues, url, receipt, sh.visibility));
-    let result = run_command(&sh, &work, &msg.receipt, interrupt, &reason).await;
-    extender.abort();
+    let mut extender = None;
+    let result = run_command(&sh, &work, &msg.receipt, interrupt, &reason, &mut extender).await;
+    if let Some(extender) = extender {
+        extender.abort();
+    }
     let (url, receipt) = (&sh.cfg.in_url, &msg.receipt);
     match result {
         Ok(End::Respond(response)) => {
@@ -147,16 +149,35 @@ pub async fn execute(
     done
 }
 
-/// Extends a message's visibility for as long as its job runs: at once (it was received
-/// with the worker's short pre-start visibility), then at a third of it.
+/// Sets the full visibility on a message about to run: three tries, a second apart (each
+/// with the SDK's own retries), inside the short visibility it was received with.
+async fn take_message(sh: &Shared, work: &Work, receipt: &str) -> bool {
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        match sh.queues.set_visibility(&sh.cfg.in_url, receipt, sh.visibility.as_secs() as i32).await {
+            Ok(()) => return true,
+            Err(e) => warn!(session = %work.session, command = %work.command_id, error = %e, "visibility not extended"),
+        }
+    }
+    warn!(session = %work.session, command = %work.command_id, "visibility not extended; released, not run");
+    false
+}
+
+/// Extends a message's visibility at a third of it for as long as its job runs (the full
+/// visibility was set when it started); after a failure, tries again within seconds.
 async fn keep_invisible(queues: Queues, url: String, receipt: String, vis: Duration) {
-    let mut wait = Duration::ZERO;
+    let mut wait = vis / 3;
     loop {
         tokio::time::sleep(wait).await;
-        if let Err(e) = queues.set_visibility(&url, &receipt, vis.as_secs() as i32).await {
-            warn!(error = %e, "visibility extension failed");
-        }
-        wait = vis / 3;
+        wait = match queues.set_visibility(&url, &receipt, vis.as_secs() as i32).await {
+            Ok(()) => vis / 3,
+            Err(e) => {
+                warn!(error = %e, "visibility extension failed; retrying");
+                (vis / 3).min(Duration::from_secs(3))
+            }
+        };
     }
 }
 
@@ -238,11 +259,22 @@ async fn run_command(
     receipt: &str,
     interrupt: watch::Receiver<bool>,
     reason: &Mutex<Option<StopReason>>,
+    extender: &mut Option<tokio::task::JoinHandle<()>>,
 ) -> Result<End, AwsError> {
     let conversation = match before_job(sh, work, receipt).await? {
         Before::End(end) => return Ok(end),
         Before::Run { conversation } => conversation,
     };
+    // The message still has the short visibility it was received with. Only now that
+    // `start_command` has recorded its receipt (task-events releases it if this worker
+    // dies) does it get the full one, awaited: no job runs without it (it could reappear
+    // mid-job and be taken by another worker), and no extension is in flight at the end.
+    if !take_message(sh, work, receipt).await {
+        sh.store.release_command(&work.session, work.seq, None).await?;
+        return Ok(End::Release);
+    }
+    let (queues, url) = (sh.queues.clone(), sh.cfg.in_url.clone());
+    *extender = Some(tokio::spawn(keep_invisible(queues, url, receipt.to_string(), sh.visibility)));
     let mut response = blank(work);
     response.timings.started_ms = switchyard_aws::now_ms();
     let (dir, instruction_file, attachments) = match prepare(sh, work).await {
