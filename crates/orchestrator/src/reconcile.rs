@@ -132,12 +132,17 @@ impl Orchestrator {
     }
 
     /// Makes the work messages a dead task held visible again at once: a crash then costs
-    /// a relaunch, not a wait for the visibility timeout. Only commands still `running`
-    /// under that task's launch token are touched (their receipt is the latest).
+    /// a relaunch, not a wait for the visibility timeout. Only commands started under that
+    /// task's launch token (their receipt is the latest) that are still `running`, or that
+    /// finished in the last 10 minutes: a task killed after recording an outcome but before
+    /// deleting its message left it in flight, and the session's next work waits behind it
+    /// (released, it is answered again with the recorded outcome and deleted; a message
+    /// already deleted just refuses the release).
     async fn release_orphans(&self, id: &ContainerId, dead: &ContainerItem) -> Result<usize, RouteError> {
         let (Some(token), Some(urls)) = (dead.launch_token.as_deref(), urls_of(Some(dead))) else { return Ok(0) };
         let mut released = 0;
-        for c in self.store.running_commands_of(id).await? {
+        let since = switchyard_aws::now_ms().saturating_sub(10 * 60 * 1000);
+        for c in self.store.recent_commands_of(id, since).await? {
             let (Some(by), Some(receipt)) = (c.run_by.as_deref(), c.receipt.as_deref()) else { continue };
             if by != token {
                 continue;

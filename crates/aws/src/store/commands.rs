@@ -287,6 +287,24 @@ impl Store {
         Ok(out)
     }
 
+    /// The container's commands still `running`, or final since `since_ms`: those whose
+    /// work message a worker may still hold (a worker killed between recording an outcome
+    /// and deleting its message leaves it in flight, blocking its session's FIFO group).
+    pub async fn recent_commands_of(
+        &self,
+        container: &ContainerId,
+        since_ms: u64,
+    ) -> Result<Vec<CommandItem>, AwsError> {
+        let mut out = Vec::new();
+        for session in self.sessions_of_container(container).await? {
+            let commands = self.list_commands(&session.session_id).await?;
+            out.extend(commands.into_iter().filter(|c| {
+                c.status == CommandStatus::Running || (c.status.outcome().is_some() && c.finished_ms >= Some(since_ms))
+            }));
+        }
+        Ok(out)
+    }
+
     /// Replaces the command's progress events with the latest ones (the worker keeps the
     /// window; one write per batch of events). Only while the command is `running`.
     pub async fn record_progress(
