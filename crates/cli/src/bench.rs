@@ -15,7 +15,7 @@ use switchyard_aws::store::{container_pk, project_pk, session_pk, META};
 use switchyard_aws::{CallCounter, Clients};
 use switchyard_core::container::{ContainerEvent, ContainerStatus};
 use switchyard_core::inbound::inbound_from_email;
-use switchyard_core::project::{InterruptScope, ProjectConfig, Verdict};
+use switchyard_core::project::{ProjectConfig, Verdict};
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
 
 use crate::config::CliConfig;
@@ -187,22 +187,9 @@ async fn route(config: &CliConfig, messages: usize, concurrency: usize) -> anyho
     let queues = Queues::new(clients.sqs.clone(), &prefix);
     let o = Orchestrator::new(store.clone(), queues.clone(), launcher);
     o.put_project(ProjectConfig {
-        client: "bench".into(),
-        project: "site".into(),
-        repo_url: "/dev/null".into(),
-        default_branch: "main".into(),
-        allowed_senders: vec!["@bench.example".into()],
-        job_command: "true".into(),
-        max_concurrent_sessions: 4,
-        interrupt_scope: InterruptScope::Session,
         max_run_secs: 60,
-        relax_sender_auth_without_dmarc: false,
-        secrets: Default::default(),
-        git_token_parameter: None,
-        attachments: Default::default(),
-        agent: None,
-        budgets: Default::default(),
         acknowledge_email: false,
+        ..ProjectConfig::new("bench", "site", "/dev/null", &["@bench.example"], "true")
     })
     .await?;
 

@@ -12,7 +12,7 @@ use switchyard_aws::Clients;
 use switchyard_core::ids::CommandId;
 use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::messages::{decode, Response};
-use switchyard_core::project::{InterruptScope, ProjectConfig, Verdict};
+use switchyard_core::project::{ProjectConfig, Verdict};
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
 use switchyard_worker::local::LocalLauncher;
 
@@ -238,21 +238,8 @@ pub(crate) async fn agent_overhead(config: &CliConfig) -> anyhow::Result<()> {
 /// The benchmarks' project (`bench/site`, senders of `@bench.example`), running `job`.
 fn bench_project(remote: &Path, job: &str) -> ProjectConfig {
     ProjectConfig {
-        client: "bench".into(),
-        project: "site".into(),
-        repo_url: remote.to_string_lossy().into_owned(),
-        default_branch: "main".into(),
-        allowed_senders: vec!["@bench.example".into()],
-        job_command: job.into(),
-        max_concurrent_sessions: 4,
-        interrupt_scope: InterruptScope::Session,
         max_run_secs: 600,
-        relax_sender_auth_without_dmarc: false,
-        secrets: Default::default(),
-        git_token_parameter: None,
-        attachments: Default::default(),
-        agent: None,
-        budgets: Default::default(),
         acknowledge_email: false,
+        ..ProjectConfig::new("bench", "site", &remote.to_string_lossy(), &["@bench.example"], job)
     }
 }

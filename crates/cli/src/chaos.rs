@@ -13,7 +13,7 @@ use serde::Serialize;
 use switchyard_aws::store::CommandItem;
 use switchyard_core::ids::{SessionId, ThreadId};
 use switchyard_core::messages::Outcome;
-use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_core::project::ProjectConfig;
 
 use crate::config::CliConfig;
 use crate::runtime::{Runtime, Scratch};
@@ -143,22 +143,9 @@ pub(crate) async fn run(config: &CliConfig, plan: &ChaosPlan) -> anyhow::Result<
         Scratch::start(config, "chaos", DOMAIN, &env, Duration::from_secs(2)).await?;
     rt.orchestrator
         .put_project(ProjectConfig {
-            client: "acme".into(),
-            project: "site".into(),
-            repo_url: remote.to_string_lossy().into_owned(),
-            default_branch: "main".into(),
-            allowed_senders: USERS.iter().map(|u| u.to_string()).collect(),
-            job_command: JOB.into(),
-            max_concurrent_sessions: 4,
-            interrupt_scope: InterruptScope::Session,
             max_run_secs: 120,
-            relax_sender_auth_without_dmarc: false,
-            secrets: Default::default(),
-            git_token_parameter: None,
-            attachments: Default::default(),
-            agent: None,
-            budgets: Default::default(),
             acknowledge_email: false,
+            ..ProjectConfig::new("acme", "site", &remote.to_string_lossy(), &USERS, JOB)
         })
         .await?;
     let mut rng = Rng::seeded();

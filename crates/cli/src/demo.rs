@@ -16,7 +16,7 @@ use switchyard_core::status::CommandStatus;
 
 /// The statuses a demo step waits for when it waits for a command to end.
 const ENDED: &[CommandStatus] = &[CommandStatus::Final(Outcome::Succeeded), CommandStatus::Final(Outcome::Failed)];
-use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_core::project::ProjectConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::CliConfig;
@@ -295,22 +295,14 @@ async fn report(d: &Demo, remote: &Path, sessions: &[SessionId]) -> anyhow::Resu
 /// The demo's project (`acme/website`, Ann and Bob, acknowledgements on), on `remote`.
 fn website(remote: &Path) -> ProjectConfig {
     ProjectConfig {
-        client: "acme".into(),
-        project: "website".into(),
-        repo_url: remote.to_string_lossy().into_owned(),
-        default_branch: "main".into(),
-        allowed_senders: vec!["ann@example.com".into(), "bob@example.com".into()],
-        job_command: "true".into(),
-        max_concurrent_sessions: 4,
-        interrupt_scope: InterruptScope::Session,
         max_run_secs: 600,
-        relax_sender_auth_without_dmarc: false,
-        secrets: Default::default(),
-        git_token_parameter: None,
-        attachments: Default::default(),
-        agent: None,
-        budgets: Default::default(),
-        acknowledge_email: true,
+        ..ProjectConfig::new(
+            "acme",
+            "website",
+            &remote.to_string_lossy(),
+            &["ann@example.com", "bob@example.com"],
+            "true",
+        )
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use switchyard_aws::store::CommandItem;
 use switchyard_core::ids::{SessionId, ThreadId};
 use switchyard_core::messages::Outcome;
-use switchyard_core::project::{InterruptScope, ProjectConfig};
+use switchyard_core::project::ProjectConfig;
 use switchyard_core::status::CommandStatus;
 use switchyard_core::status::ErrorCode;
 use switchyard_orchestrator::sessions::SessionControl;
@@ -309,22 +309,10 @@ pub(crate) async fn run(config: &CliConfig, scenario: Scenario, o: &LoadOptions)
     for project in PROJECTS {
         rt.orchestrator
             .put_project(ProjectConfig {
-                client: "acme".into(),
-                project: project.into(),
-                repo_url: remote.to_string_lossy().into_owned(),
-                default_branch: "main".into(),
-                allowed_senders: vec!["@load.example".into()],
-                job_command: job(&log),
                 max_concurrent_sessions: SLOTS as u32,
-                interrupt_scope: InterruptScope::Session,
                 max_run_secs: 120,
-                relax_sender_auth_without_dmarc: false,
-                secrets: Default::default(),
-                git_token_parameter: None,
-                attachments: Default::default(),
-                agent: None,
-                budgets: Default::default(),
                 acknowledge_email: false,
+                ..ProjectConfig::new("acme", project, &remote.to_string_lossy(), &["@load.example"], &job(&log))
             })
             .await?;
     }

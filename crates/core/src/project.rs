@@ -137,6 +137,29 @@ pub enum AuthError {
 }
 
 impl ProjectConfig {
+    /// A project with what it must have; everything else as a stored project without those
+    /// fields gets it (the serde defaults).
+    pub fn new(client: &str, project: &str, repo_url: &str, allowed_senders: &[&str], job_command: &str) -> Self {
+        Self {
+            client: client.into(),
+            project: project.into(),
+            repo_url: repo_url.into(),
+            default_branch: default_branch(),
+            allowed_senders: allowed_senders.iter().map(|s| s.to_string()).collect(),
+            job_command: job_command.into(),
+            max_concurrent_sessions: default_slots(),
+            interrupt_scope: InterruptScope::default(),
+            max_run_secs: default_max_run(),
+            relax_sender_auth_without_dmarc: false,
+            secrets: Default::default(),
+            git_token_parameter: None,
+            attachments: Default::default(),
+            agent: None,
+            budgets: Default::default(),
+            acknowledge_email: yes(),
+        }
+    }
+
     /// Checks secret names: variables a job may receive, parameters under the client's path
     /// (the worker's credentials can read nothing else).
     pub fn validate_secrets(&self) -> Result<(), SecretsError> {

@@ -279,10 +279,18 @@ impl Store {
     /// Commands of a container's sessions that are `running` (for releasing the messages of
     /// a task that died).
     pub async fn running_commands_of(&self, container: &ContainerId) -> Result<Vec<CommandItem>, AwsError> {
+        self.commands_of(container, |c| c.status == CommandStatus::Running).await
+    }
+
+    /// The commands of a container's sessions that `keep` keeps.
+    async fn commands_of(
+        &self,
+        container: &ContainerId,
+        keep: impl Fn(&CommandItem) -> bool,
+    ) -> Result<Vec<CommandItem>, AwsError> {
         let mut out = Vec::new();
         for session in self.sessions_of_container(container).await? {
-            let commands = self.list_commands(&session.session_id).await?;
-            out.extend(commands.into_iter().filter(|c| c.status == CommandStatus::Running));
+            out.extend(self.list_commands(&session.session_id).await?.into_iter().filter(|c| keep(c)));
         }
         Ok(out)
     }
@@ -295,14 +303,10 @@ impl Store {
         container: &ContainerId,
         since_ms: u64,
     ) -> Result<Vec<CommandItem>, AwsError> {
-        let mut out = Vec::new();
-        for session in self.sessions_of_container(container).await? {
-            let commands = self.list_commands(&session.session_id).await?;
-            out.extend(commands.into_iter().filter(|c| {
-                c.status == CommandStatus::Running || (c.status.outcome().is_some() && c.finished_ms >= Some(since_ms))
-            }));
-        }
-        Ok(out)
+        self.commands_of(container, |c| {
+            c.status == CommandStatus::Running || (c.status.outcome().is_some() && c.finished_ms >= Some(since_ms))
+        })
+        .await
     }
 
     /// Replaces the command's progress events with the latest ones (the worker keeps the
