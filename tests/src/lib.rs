@@ -122,6 +122,20 @@ impl TestEnv {
         Orchestrator::new(self.store(), self.queues(), launcher)
     }
 
+    /// An orchestrator on clients of its own whose calls `counter` records: one per
+    /// function in the least-privilege test, so each role is compared with its own calls.
+    pub fn recorded(&self, ecs: EcsSettings) -> (Orchestrator, Clients, CallCounter) {
+        let counter = CallCounter::default();
+        let clients = Clients::new(&self.sdk, Some(&counter));
+        let launcher: Arc<dyn Launcher> = Arc::new(EcsLauncher::new(clients.ecs.clone(), ecs));
+        let o = Orchestrator::new(
+            Store::new(clients.dynamo.clone(), &self.table),
+            Queues::new(clients.sqs.clone(), &self.prefix),
+            launcher,
+        );
+        (o, clients, counter)
+    }
+
     /// Number of ECS tasks started in this environment's cluster.
     pub async fn ecs_task_count(&self) -> anyhow::Result<usize> {
         let out = self.clients.ecs.list_tasks().cluster(&self.ecs.cluster).send().await?;

@@ -20,6 +20,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// Every IAM action (and resource kind) the calls needed, for the least-privilege test.
+    iam: Arc<Mutex<std::collections::BTreeSet<crate::iam::IamCall>>>,
 }
 
 impl CallCounter {
@@ -33,10 +35,18 @@ impl CallCounter {
         self.counts.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// The IAM actions the calls so far needed, with the kind of resource each named.
+    pub fn iam_calls(&self) -> std::collections::BTreeSet<crate::iam::IamCall> {
+        self.iam.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Forgets all counts.
     pub fn reset(&self) {
         if let Ok(mut m) = self.counts.lock() {
             m.clear();
+        }
+        if let Ok(mut s) = self.iam.lock() {
+            s.clear();
         }
     }
 }
@@ -48,14 +58,17 @@ impl Intercept for CallCounter {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let op =
-            cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        let meta = cfg.load::<Metadata>();
+        let op = meta.map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
         if let Ok(mut m) = self.counts.lock() {
             *m.entry(op).or_default() += 1;
+        }
+        if let (Some(m), Ok(mut s)) = (meta, self.iam.lock()) {
+            s.extend(crate::iam::calls_of(m.service(), m.name(), context.input()));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`batch`]: the SQS batch loop with partial failures (FIFO-aware), for every consumer.
 //! - [`clients`]: one set of SDK clients from one `SdkConfig`, with an optional call counter.
+//! - [`iam`]: the IAM action and resource kind of each SDK call (the least-privilege test).
 //! - [`error`]: SDK errors classified into [`AwsError`] variants (never by message text).
 //! - [`store`]: the single DynamoDB table of DESIGN §3 and typed access to each item kind.
 //! - [`queues`]: per-container SQS queue sets (FIFO `in`/`out`, DLQ with redrive).
@@ -15,6 +16,7 @@ pub mod batch;
 pub mod clients;
 pub mod error;
 pub mod faults;
+pub mod iam;
 pub mod launcher;
 pub mod mailer;
 pub mod metrics;
