@@ -10,6 +10,10 @@ INFRA = $$(scripts/infra-venv.sh)
 ARCH ?= arm64
 STACK ?= switchyard
 REGION ?= $(or $(AWS_REGION),us-east-1)
+# What CloudFormation must be told the template creates: IAM roles, one of them named
+# (WorkerScopedRole's RoleName: the task role's policy names it) → CAPABILITY_NAMED_IAM.
+# Checked against the template's resources by tests/tests/infra.rs.
+CAPABILITIES := CAPABILITY_IAM CAPABILITY_NAMED_IAM
 
 build-local:
 	$(CARGO) build -p switchyard-cli -p switchyard-worker
@@ -69,8 +73,8 @@ image: ## build the worker image and push it to ECR (needs Docker and AWS creden
 deploy: ## sam build + sam deploy (guided the first time; answers saved in infra/samconfig.toml)
 	@bin=$(INFRA); cd infra && PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build --beta-features
 	@bin=$(INFRA); cd infra && if grep -q parameter_overrides samconfig.toml; then \
-	  PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --stack-name $(STACK) --region $(REGION); \
-	else PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided --stack-name $(STACK) --region $(REGION); fi
+	  PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --stack-name $(STACK) --region $(REGION) --capabilities $(CAPABILITIES); \
+	else PATH="$$bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided --stack-name $(STACK) --region $(REGION) --capabilities $(CAPABILITIES); fi
 	@bin=$(INFRA); $$bin/python scripts/activate-receipt-rules.py $(STACK) $(REGION)
 
 destroy: ## delete the stack (the table is retained)

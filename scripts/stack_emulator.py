@@ -17,6 +17,10 @@ import sys
 import time
 import zipfile
 
+# What `make deploy` acknowledges (the Makefile's CAPABILITIES). The engines do not check
+# it; tests/tests/infra.rs derives what the template needs and compares.
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
 import boto3
 from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
@@ -66,7 +70,7 @@ def main():
         StackName=stack,
         TemplateBody=json.dumps(cfn_template),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        Capabilities=["CAPABILITY_IAM"],
+        Capabilities=CAPABILITIES,
     )
     status = ""
     for _ in range(600):

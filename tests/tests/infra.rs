@@ -341,3 +341,59 @@ fn a_container_that_gives_up_launching_raises_the_alarm() {
     assert_eq!(text(&alarm["ComparisonOperator"]), "GreaterThanThreshold");
     assert!(!text(&alarm["AlarmActions"]).is_empty());
 }
+
+/// The capabilities a template needs, as CloudFormation documents them
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html>,
+/// `Capabilities`): any IAM resource needs `CAPABILITY_IAM`; an IAM resource with a custom
+/// name (`RoleName`, `UserName`, `GroupName`, `ManagedPolicyName`, `InstanceProfileName`)
+/// needs `CAPABILITY_NAMED_IAM`; a nested stack or application needs `CAPABILITY_AUTO_EXPAND`
+/// when created without a change set (sam deploy uses change sets, so it is not needed for
+/// the SAM transform itself). No engine checks this (moto and fakecloud both create the
+/// stack), so it is derived here from the template.
+fn capabilities_needed(t: &Value) -> BTreeSet<&'static str> {
+    let named = ["RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName"];
+    let mut need = BTreeSet::new();
+    for (_, r) in resources(t) {
+        let ty = r["Type"].as_str().unwrap_or_default();
+        if ty.starts_with("AWS::IAM::") {
+            need.insert("CAPABILITY_IAM");
+            if named.iter().any(|n| !r["Properties"][n].is_null()) {
+                need.insert("CAPABILITY_NAMED_IAM");
+            }
+        }
+        if ty == "AWS::CloudFormation::Stack" || ty == "AWS::Serverless::Application" {
+            need.insert("CAPABILITY_AUTO_EXPAND");
+        }
+    }
+    need
+}
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).expect(path)
+}
+
+#[test]
+fn make_deploy_acknowledges_every_capability_the_template_needs() {
+    let need = capabilities_needed(&template());
+    assert!(need.contains("CAPABILITY_NAMED_IAM"), "WorkerScopedRole is named: {need:?}");
+    // The Makefile's list, passed to both sam deploy lines (guided and not).
+    let makefile = repo_file("Makefile");
+    let line = makefile.lines().find(|l| l.starts_with("CAPABILITIES :=")).expect("CAPABILITIES in the Makefile");
+    let given: BTreeSet<&str> = line.trim_start_matches("CAPABILITIES :=").split_whitespace().collect();
+    let deploys: Vec<&str> = makefile.lines().filter(|l| l.contains("=0 sam deploy")).collect();
+    assert_eq!(deploys.len(), 2, "guided and saved");
+    for d in deploys {
+        assert!(d.contains("--capabilities $(CAPABILITIES)"), "sam deploy without the capabilities: {d}");
+    }
+    // samconfig.toml's saved answer, and what the stack tests deploy with, say the same.
+    let samconfig = repo_file("infra/samconfig.toml");
+    let saved = samconfig.lines().find(|l| l.starts_with("capabilities")).expect("capabilities in samconfig");
+    let saved: BTreeSet<&str> = saved.split('"').nth(1).unwrap_or_default().split_whitespace().collect();
+    let script = repo_file("scripts/stack_emulator.py");
+    let stack = script.lines().find(|l| l.starts_with("CAPABILITIES =")).expect("CAPABILITIES in stack_emulator.py");
+    let stack: BTreeSet<&str> = stack.split('"').skip(1).step_by(2).collect();
+    for (what, set) in [("Makefile", &given), ("samconfig.toml", &saved), ("stack_emulator.py", &stack)] {
+        let missing: Vec<_> = need.iter().filter(|c| !set.contains(*c)).collect();
+        assert!(missing.is_empty(), "{what} does not acknowledge {missing:?} (InsufficientCapabilities on AWS)");
+    }
+}
