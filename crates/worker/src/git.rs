@@ -111,8 +111,18 @@ async fn run_git(dir: Option<&Path>, args: &[&str], limit: Duration) -> Result<S
     run_git_at(dir.map_or(At::Nowhere, At::Repo), args, limit, None).await
 }
 
+/// The only variables of the worker's environment root's git gets: none of its AWS
+/// credentials or queue URLs reach a git subprocess (a filter, a credential helper, ssh).
+const GIT_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SSH_AUTH_SOCK"];
+
 async fn run_git_at(at: At<'_>, args: &[&str], limit: Duration, token: Option<&str>) -> Result<String, GitError> {
     let mut cmd = Command::new("git");
+    // A cleared environment, and no system configuration: `/etc/gitconfig` is the one git
+    // file outside our trees a job could ever have had root write (a filter or pager that
+    // would then run as root on every commit).
+    cmd.env_clear()
+        .envs(GIT_ENV.iter().filter_map(|k| std::env::var_os(k).map(|v| (*k, v))))
+        .env("GIT_CONFIG_NOSYSTEM", "1");
     if let Some(t) = token {
         // An empty helper first clears any configured one; then ours.
         cmd.args(["-c", "credential.helper=", "-c", &format!("credential.helper={CREDENTIAL_HELPER}")])
@@ -133,8 +143,6 @@ async fn run_git_at(at: At<'_>, args: &[&str], limit: Duration, token: Option<&s
         .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "protocol.ext.allow=never"])
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
         .kill_on_drop(true);
     let shown = args.join(" ");
     let out = match tokio::time::timeout(limit, cmd.output()).await {
