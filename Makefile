@@ -27,9 +27,10 @@ dev: build-local job-user ## the local runtime until Ctrl-C (API on 127.0.0.1:87
 setup: ## install the pinned emulator into .venv/
 	$(EMU) true
 
-job-user: ## the unprivileged user jobs run as (the worker image has it; here when root)
-	@id switchyard-job >/dev/null 2>&1 || { [ "$$(id -u)" != 0 ] && echo "not root: jobs will run as the worker's own user"; } \
-	  || useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job
+job-user: ## the job users: each running job leases a uid of its own (the image has 8; 32 here, for many local workers)
+	@if [ "$$(id -u)" != 0 ]; then echo "not root: local workers run jobs as your own user, without isolation"; else \
+	  for i in $$(seq 0 31); do id switchyard-job-$$i >/dev/null 2>&1 || useradd --system --user-group \
+	    --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job-$$i || exit 1; done; fi
 
 agents: ## the coding agent CLIs (pinned: Claude Code from npm, aider from PyPI) that agent projects, their tests and `make demo AGENT=…` run
 	@scripts/install-agents.sh >/dev/null

@@ -24,7 +24,7 @@ ARG AGENT_CLIS=""
 ARG CLAUDE_CODE_VERSION=2.1.332
 ARG AIDER_VERSION=0.86.2
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates openssh-client tini \
+ && apt-get install -y --no-install-recommends git ca-certificates openssh-client tini util-linux \
     $(case " $AGENT_CLIS " in *" claude-code "*) echo nodejs npm;; esac) \
     $(case " $AGENT_CLIS " in *" aider "*) echo python3 python3-venv;; esac) \
  && rm -rf /var/lib/apt/lists/*
@@ -39,9 +39,11 @@ RUN mkdir -p /opt/agents/bin \
 ENV SWITCHYARD_AGENT_BIN=/opt/agents/bin
 RUN if [ -n "$JOB_TOOL_INSTALL" ]; then sh -c "$JOB_TOOL_INSTALL"; fi
 # The worker runs as root (it must switch users; the task definition drops every other
-# capability); each job runs as the unprivileged `switchyard-job` with a clean environment.
+# capability); each job slot runs its jobs as its own unprivileged uid (`switchyard-job-0`…`-7`)
+# with a clean environment, and no process of a job outlives it (crates/worker/src/identity.rs).
 RUN useradd --create-home --uid 10001 switchyard \
- && useradd --system --user-group --uid 10002 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin switchyard-job \
+ && for i in 0 1 2 3 4 5 6 7; do useradd --system --user-group --uid $((10010 + i)) --home-dir /nonexistent \
+      --no-create-home --shell /usr/sbin/nologin switchyard-job-$i; done \
  && mkdir -p /workspace && chown switchyard:switchyard /workspace
 # Declared after the chown: Fargate initialises the task's `workspace` bind mount from the
 # image's volume, so it stays owned by the worker user (without this it is root-owned and

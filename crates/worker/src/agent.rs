@@ -65,6 +65,14 @@ struct Agent {
     last_activity: Arc<AtomicU64>,
 }
 
+/// How many jobs a worker of `project` runs at once (before the cap by slot users).
+pub fn slots_of(project: &switchyard_core::project::ProjectConfig, slots_override: Option<u32>) -> usize {
+    match project.interrupt_scope {
+        InterruptScope::Container => 1,
+        InterruptScope::Session => slots_override.unwrap_or(project.max_concurrent_sessions).max(1) as usize,
+    }
+}
+
 /// Runs the worker until idle stop, shutdown or supersession.
 pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit, AwsError> {
     let sh = Arc::new(sh);
@@ -78,10 +86,8 @@ pub async fn run(sh: Shared, shutdown: impl Future<Output = ()>) -> Result<Exit,
         }
         Err(e) => return Err(e),
     }
-    let slots = match sh.project.interrupt_scope {
-        InterruptScope::Container => 1,
-        InterruptScope::Session => sh.cfg.slots_override.unwrap_or(sh.project.max_concurrent_sessions).max(1) as usize,
-    };
+    // One uid per running job: never more slots than job users.
+    let slots = slots_of(&sh.project, sh.cfg.slots_override).min(sh.users.len()).max(1);
     let mut agent = Agent {
         sh: sh.clone(),
         id: id.clone(),

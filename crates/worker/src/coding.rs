@@ -31,6 +31,16 @@ pub fn state_dir(workspace: &Path, session: &SessionId) -> PathBuf {
     workspace.join("agents").join(session.as_str())
 }
 
+/// Creates the parent of the sessions' state directories, root's and `0711`: a job may
+/// enter its own session's directory (given to it for the job), not list the others.
+pub fn make_state_parent(state: &Path) -> std::io::Result<()> {
+    if let Some(parent) = state.parent() {
+        std::fs::create_dir_all(parent)?;
+        std::fs::set_permissions(parent, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+    }
+    Ok(())
+}
+
 /// Records progress events on the command item as they arrive: the latest
 /// [`MAX_PROGRESS_EVENTS`], written at most every [`PROGRESS_FLUSH`].
 #[derive(Debug)]

@@ -55,8 +55,12 @@ pub struct WorkerConfig {
     pub max_output_bytes: usize,
     /// `SWITCHYARD_MAX_CONCURRENT_SESSIONS`: overrides the project's slot count.
     pub slots_override: Option<u32>,
-    /// `SWITCHYARD_JOB_USER`: the unprivileged user jobs run as (default `switchyard-job`).
+    /// `SWITCHYARD_JOB_USER`: the stem of the slot users jobs run as, `{stem}-{slot}`
+    /// (default `switchyard-job`: `switchyard-job-0` … `switchyard-job-7`).
     pub job_user: String,
+    /// `SWITCHYARD_UNISOLATED_JOBS=1`: **local development only**. Without root or the slot
+    /// users, jobs run as the worker's own user instead of the worker refusing to start.
+    pub unisolated_jobs: bool,
     /// `SWITCHYARD_WORKER_ROLE_ARN`: the scoped role the worker assumes at start, with a
     /// session policy limited to its own queues and its client's items (unset = use the
     /// credentials it was given, as locally).
@@ -109,6 +113,7 @@ impl WorkerConfig {
             visibility_secs: num("SWITCHYARD_VISIBILITY_SECS", 60)?,
             slots_override: std::env::var("SWITCHYARD_MAX_CONCURRENT_SESSIONS").ok().and_then(|v| v.parse().ok()),
             job_user: std::env::var("SWITCHYARD_JOB_USER").unwrap_or_else(|_| "switchyard-job".into()),
+            unisolated_jobs: std::env::var("SWITCHYARD_UNISOLATED_JOBS").is_ok_and(|v| v == "1"),
             worker_role_arn: std::env::var("SWITCHYARD_WORKER_ROLE_ARN").ok().filter(|v| !v.is_empty()),
             attachments_bucket: std::env::var("SWITCHYARD_ATTACHMENTS_BUCKET").ok().filter(|v| !v.is_empty()),
             poison_marker: std::env::var("SWITCHYARD_TEST_POISON").ok().filter(|v| !v.is_empty()),

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 
 use crate::config::WorkerConfig;
 use crate::git::Workspace;
+use crate::identity::JobIdentity;
 use crate::job::{self, JobSpec};
 
 /// Starts of one command (crashes mid-job) before it is failed instead of run again.
@@ -51,8 +52,10 @@ pub struct Shared {
     /// Visibility of a running job's message (set when it starts, extended at a third of
     /// it). Messages not yet started have the agent's short `HELD_VISIBILITY`.
     pub visibility: Duration,
-    /// Who jobs run as and what they see.
-    pub identity: crate::identity::JobIdentity,
+    /// The job users: each running job leases a uid of its own (see [`crate::identity`]).
+    pub users: crate::identity::JobUsers,
+    /// Resource limits of every job.
+    pub limits: crate::identity::JobLimits,
     /// The project's secrets, as job environment variables (only jobs get them).
     pub secrets: Vec<(String, String)>,
     /// Removes secret values from every text the worker stores or sends.
@@ -277,15 +280,31 @@ async fn run_command(
     *extender = Some(tokio::spawn(keep_invisible(queues, url, receipt.to_string(), sh.visibility)));
     let mut response = blank(work);
     response.timings.started_ms = switchyard_aws::now_ms();
-    let (dir, instruction_file, attachments) = match prepare(sh, work).await {
+    // A uid no other job on this host runs as, for as long as this command holds it.
+    let lease = match sh.users.lease().await {
+        Ok(lease) => lease,
+        Err(e) => {
+            let f = Failure::new(ErrorCode::Spawn, &e, "no isolated job user was free to run the job");
+            return finish(sh, work, f.applied(response)).await;
+        }
+    };
+    let who = lease.identity();
+    let (dir, instruction_file, attachments) = match prepare(sh, who, work).await {
         Ok(ready) => ready,
-        Err(f) => return finish(sh, work, f.applied(response)).await,
+        Err(f) => {
+            // The tree may have been handed over before the failure: back to root first.
+            if let Err(e) = reclaim(sh, who, work).await {
+                warn!(session = %work.session, command = %work.command_id, error = %e, "job trees not taken back");
+            }
+            return finish(sh, work, f.applied(response)).await;
+        }
     };
     let agent = sh.project.agent.clone();
     let mut resume = conversation;
     let (result, report) = loop {
         let run = run_job(
             sh,
+            who,
             work,
             &dir,
             &instruction_file,
@@ -311,6 +330,13 @@ async fn run_command(
         }
     };
     let _ = tokio::fs::remove_file(&instruction_file).await;
+    // No process of the job survives it, and its trees are root's again before root works
+    // in them (commit, push, the next command's attachments). If that fails, nothing of
+    // the job is saved: a process of the job could still change what root reads.
+    if let Err(e) = reclaim(sh, who, work).await {
+        let f = Failure::new(ErrorCode::Spawn, &e, "the job's processes could not be stopped; its work was not saved");
+        return finish(sh, work, f.applied(response)).await;
+    }
     let (mut result, report) = match (result, report) {
         (Ok(r), report) => (r, report),
         (Err(e), _) => {
@@ -366,6 +392,7 @@ type JobRun = (Result<job::JobResult, job::SpawnError>, Option<switchyard_core::
 #[allow(clippy::too_many_arguments)] // the pieces `run_command` has prepared
 async fn run_job(
     sh: &Shared,
+    who: &JobIdentity,
     work: &Work,
     dir: &Path,
     instruction_file: &Path,
@@ -375,7 +402,8 @@ async fn run_job(
     interrupt: watch::Receiver<bool>,
 ) -> JobRun {
     let mut spec = JobSpec {
-        identity: &sh.identity,
+        identity: who,
+        limits: Some(&sh.limits),
         secrets: &sh.secrets,
         program: job::Program::Shell(&sh.project.job_command),
         extra_env: &[],
@@ -401,7 +429,17 @@ async fn run_job(
         return (Err(job::SpawnError(e)), None);
     };
     let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
-    if let Err(e) = std::fs::create_dir_all(&state).and_then(|()| sh.identity.give(&state)) {
+    let given = {
+        let (state, who) = (state.clone(), who.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::coding::make_state_parent(&state)?;
+            std::fs::create_dir_all(&state)?;
+            who.give(&state)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    if let Err(e) = given {
         return (Err(job::SpawnError(e)), None);
     }
     let state_str = state.to_string_lossy().into_owned();
@@ -507,7 +545,7 @@ async fn before_job(sh: &Shared, work: &Work, receipt: &str) -> Result<Before, A
 }
 
 /// The session's worktree and the instruction file, both handed to the job user.
-async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf, Vec<String>), Failure> {
+async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf, PathBuf, Vec<String>), Failure> {
     let dir = sh
         .workspace
         .prepare(work.session.as_str(), &work.branch)
@@ -521,11 +559,38 @@ async fn prepare(sh: &Shared, work: &Work) -> Result<(PathBuf, PathBuf, Vec<Stri
         .write_instruction(work.command_id.as_str(), &work.instruction)
         .await
         .map_err(|e| Failure::new(ErrorCode::Spawn, &e, "the instruction could not be handed to the job"))?;
-    if let Err(e) = sh.identity.give(&dir).and_then(|()| sh.identity.give(&file)) {
+    let given = {
+        let (dir, file, who) = (dir.clone(), file.clone(), who.clone());
+        tokio::task::spawn_blocking(move || who.give(&dir).and_then(|()| who.give(&file)))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    if let Err(e) = given {
         let _ = tokio::fs::remove_file(&file).await;
         return Err(Failure::new(ErrorCode::Spawn, &e, "the worktree could not be handed to the job user"));
     }
     Ok((dir, file, attachments))
+}
+
+/// Ends the job for good and takes its trees back: every process of the slot's uid killed
+/// until none remains, then the worktree and the agent's state directory handed back to
+/// root (walked while nothing else can change them). Blocking work, off the runtime.
+async fn reclaim(sh: &Shared, who: &JobIdentity, work: &Work) -> std::io::Result<()> {
+    let dir = sh.workspace.worktree_dir(work.session.as_str());
+    let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
+    let who = who.clone();
+    tokio::task::spawn_blocking(move || {
+        who.end_job()?;
+        for tree in [&dir, &state] {
+            match who.take_back(tree) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Fetches the command's attachments from S3 into `.switchyard/attachments/{command}/` of

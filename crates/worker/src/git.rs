@@ -232,10 +232,16 @@ impl Workspace {
     /// Writes a command's instruction where its job reads it (outside every worktree, so
     /// it is never committed); the caller removes it after the job.
     pub async fn write_instruction(&self, command_id: &str, instruction: &str) -> Result<PathBuf, GitError> {
+        use std::os::unix::fs::PermissionsExt;
+        // Another slot's job may not list or read it: the directory is `0711`, the file
+        // `0600` (given to the job's slot user with its worktree).
         let dir = self.root.join("instructions");
         tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).await?;
         let path = dir.join(format!("{command_id}.txt"));
-        tokio::fs::write(&path, instruction).await?;
+        let _ = tokio::fs::remove_file(&path).await;
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, instruction.as_bytes()).await?;
         Ok(path)
     }
 
@@ -307,6 +313,12 @@ impl Workspace {
         } else {
             let base = if has_remote { remote_branch } else { format!("origin/{}", self.default_branch) };
             git(&repo, &["worktree", "add", "--quiet", "--no-track", "-b", branch, &dir_s, &base]).await?;
+        }
+        // Jobs enter their own session's worktree (`0700`, theirs for the job); they may
+        // not list the others.
+        if let Some(parent) = dir.parent() {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711)).await?;
         }
         Ok(dir)
     }

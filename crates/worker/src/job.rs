@@ -18,6 +18,8 @@ use tokio::sync::watch;
 pub struct JobSpec<'a> {
     /// Who the job runs as and the base of its environment.
     pub identity: &'a crate::identity::JobIdentity,
+    /// Its resource limits (applied when it runs as a slot user and `prlimit` exists).
+    pub limits: Option<&'a crate::identity::JobLimits>,
     /// The project's secrets (environment variables of the job only).
     pub secrets: &'a [(String, String)],
     /// What runs.
@@ -135,15 +137,22 @@ pub async fn run(
     vars.extend(spec.extra_env.iter().map(|(k, v)| (k.as_str(), v.clone())));
     vars.extend(spec.secrets.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let env = spec.identity.environment(&vars);
-    let mut cmd = match spec.program {
-        Program::Shell(command) => {
-            let mut c = Command::new("sh");
-            c.arg("-c").arg(command);
+    let (program, args): (&str, Vec<String>) = match spec.program {
+        Program::Shell(command) => ("sh", vec!["-c".into(), command.into()]),
+        Program::Exec(program, args) => (program, args.to_vec()),
+    };
+    // Limits are set by `prlimit` as the job user, before the program runs (soft and hard:
+    // the job cannot raise them).
+    let limited = spec.limits.filter(|_| spec.identity.ids.is_some() && Path::new(crate::identity::PRLIMIT).is_file());
+    let mut cmd = match limited {
+        Some(limits) => {
+            let mut c = Command::new(crate::identity::PRLIMIT);
+            c.args(limits.wrap(program, &args));
             c
         }
-        Program::Exec(program, args) => {
+        None => {
             let mut c = Command::new(program);
-            c.args(args);
+            c.args(&args);
             c
         }
     };

@@ -34,6 +34,9 @@ pub enum WorkerError {
     /// AWS failed.
     #[error(transparent)]
     Aws(#[from] switchyard_aws::AwsError),
+    /// Jobs cannot be isolated (not root, no slot users) and the development flag is off.
+    #[error(transparent)]
+    Isolation(#[from] identity::IsolationError),
     /// The project item does not exist.
     #[error("project {0} not found")]
     NoProject(String),
@@ -141,7 +144,8 @@ pub async fn run(
             .with_token(git_token);
     let visibility = Duration::from_secs(cfg.visibility_secs.max(3));
     identity::harden_worker();
-    let identity = identity::JobIdentity::resolve(&cfg.job_user, &cfg.workspace);
+    let wanted = agent::slots_of(&project, cfg.slots_override);
+    let users = identity::JobUsers::resolve(&cfg.job_user, wanted, cfg.unisolated_jobs, &cfg.workspace)?;
     let shared = exec::Shared {
         queues: Queues::new(clients.sqs.clone(), ""),
         s3: clients.s3.clone(),
@@ -149,7 +153,8 @@ pub async fn run(
         project,
         workspace,
         visibility,
-        identity,
+        users,
+        limits: identity::JobLimits::default(),
         secrets,
         redactor,
         cfg,

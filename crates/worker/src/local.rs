@@ -43,9 +43,19 @@ impl LocalLauncher {
     pub fn new(
         binary: PathBuf,
         root: PathBuf,
-        extra_env: Vec<(String, String)>,
+        mut extra_env: Vec<(String, String)>,
     ) -> (Self, mpsc::UnboundedReceiver<TaskExit>) {
         let (exits, rx) = mpsc::unbounded_channel();
+        // A worker refuses to run jobs it cannot isolate (root and the slot users). Local
+        // development as an ordinary user is the one place that runs them anyway, said once
+        // here and by every worker it starts. As root (the image, `make test` here) the slot
+        // users must exist (`make job-user`) and isolation is real.
+        if !nix::unistd::Uid::effective().is_root() {
+            tracing::warn!(
+                "not root: local workers run jobs as your own user, without isolation (SWITCHYARD_UNISOLATED_JOBS=1)"
+            );
+            extra_env.push(("SWITCHYARD_UNISOLATED_JOBS".into(), "1".into()));
+        }
         (Self { binary, root, extra_env, pids: Arc::default(), exits }, rx)
     }
 
