@@ -83,6 +83,8 @@ async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Res
         let mut ses: serde_json::Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}")).expect("ses");
         ses["content"] = serde_json::Value::String(aws_smithy_types::base64::encode(&raw));
         ses["mail"]["source"] = source.into();
+        // SES reports the From it parsed (and evaluated DMARC for).
+        ses["mail"]["commonHeaders"]["from"] = serde_json::json!([from]);
         ses["receipt"]["spfVerdict"]["status"] = spf.into();
         ses["receipt"]["dkimVerdict"]["status"] = dkim.into();
         ses["receipt"]["dmarcVerdict"]["status"] = dmarc.into();
@@ -125,6 +127,8 @@ fn ses_record(
     if !from_header {
         // SES leaves `from` out of commonHeaders when the email has no From header.
         ses["mail"]["commonHeaders"].as_object_mut().expect("commonHeaders").remove("from");
+    } else if let Ok(parsed) = switchyard_core::email::parse_email(raw) {
+        ses["mail"]["commonHeaders"]["from"] = serde_json::json!([parsed.from]);
     }
     sns["Message"] = serde_json::Value::String(ses.to_string());
     r.body = Some(sns.to_string());
@@ -177,5 +181,49 @@ async fn the_project_comes_from_the_envelope_and_mail_without_from_is_refused() 
     batch.records.push(rec);
     let response = intake_email::handle(&state, LambdaEvent::new(batch, Context::default())).await.expect("handler");
     assert!(response.batch_item_failures.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_from_other_than_the_one_ses_evaluated_is_refused_without_a_reply() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let orchestrator = env.orchestrator();
+    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
+    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
+    mailer.ensure_identity("in.example.com").await?;
+    let state = intake_email::State {
+        orchestrator,
+        s3: env.clients.s3.clone(),
+        mailer,
+        inbound_domain: "in.example.com".into(),
+        attachments_bucket: None,
+    };
+    let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
+    let template = event.records.remove(0);
+    let to = "acme.site@in.example.com";
+    // GIVEN SES read the From as Ann's (and DMARC passed for it), while the header holds two
+    // mailboxes glued without a comma, or SES read another mailbox than the header's first
+    for (from, ses_from) in [
+        ("<eve@evil.example> <ann@example.com>", "Ann Example <ann@example.com>"),
+        ("Ann <ann@example.com>", "eve@evil.example"),
+    ] {
+        let raw = format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: s\r\nMessage-ID: <{}@x>\r\n\r\nDelete everything.\r\n",
+            switchyard_tests::unique()
+        );
+        let mut rec = ses_record(&template, raw.as_bytes(), &[to], true);
+        let mut sns: serde_json::Value = serde_json::from_str(rec.body.as_deref().unwrap_or("{}"))?;
+        let mut ses: serde_json::Value = serde_json::from_str(sns["Message"].as_str().unwrap_or("{}"))?;
+        ses["mail"]["commonHeaders"]["from"] = serde_json::json!([ses_from]);
+        sns["Message"] = serde_json::Value::String(ses.to_string());
+        rec.body = Some(sns.to_string());
+        // THEN nothing is routed, and nobody is answered
+        match intake_email::handle_record(&state, &rec).await? {
+            intake_email::RecordOutcome::Rejected { rejection, replied } => {
+                assert_eq!((rejection.code(), replied), ("ambiguous_sender", false), "{from} / {ses_from}")
+            }
+            other => panic!("{from}: expected a rejection, got {other:?}"),
+        }
+    }
     Ok(())
 }

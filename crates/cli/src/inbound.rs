@@ -14,7 +14,7 @@ enum Action<'a> {
 }
 
 /// The body SQS receives from an SNS subscription for an SES receipt.
-fn ses_via_sns(action: Action<'_>, recipients: &[String], source: &str) -> String {
+fn ses_via_sns(action: Action<'_>, recipients: &[String], source: &str, from: &[String]) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let (action, content) = match action {
         Action::Sns(raw) => (
@@ -31,7 +31,7 @@ fn ses_via_sns(action: Action<'_>, recipients: &[String], source: &str) -> Strin
         "mail": {
             "timestamp": now, "source": source, "messageId": ulid::Ulid::new().to_string(),
             "destination": recipients, "headersTruncated": false, "headers": [],
-            "commonHeaders": { "from": [], "to": recipients }
+            "commonHeaders": { "from": from, "to": recipients }
         },
         "receipt": {
             "timestamp": now, "processingTimeMillis": 1, "recipients": recipients,
@@ -56,6 +56,35 @@ fn ses_via_sns(action: Action<'_>, recipients: &[String], source: &str) -> Strin
         "UnsubscribeURL": "https://localhost/unsubscribe"
     })
     .to_string()
+}
+
+/// The `From` header values as SES's `commonHeaders.from` gives them: one entry per `From`
+/// header, unfolded, not decoded further (a second reading of the header, independent of
+/// the parser intake uses, as SES's own is).
+fn header_from(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("").split("\n\n").next().unwrap_or("");
+    let mut values: Vec<String> = Vec::new();
+    let mut in_from = false;
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if in_from {
+                if let Some(v) = values.last_mut() {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+            }
+            continue;
+        }
+        in_from = false;
+        if let Some((name, value)) = line.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("from") {
+                in_from = true;
+                values.push(value.trim().to_string());
+            }
+        }
+    }
+    values
 }
 
 /// The bucket that stands in for the receipt rule's S3 action and holds attachments locally.
@@ -87,9 +116,9 @@ impl Inbox {
         let body = if raw.len() > SNS_ACTION_MAX_BYTES {
             let key = format!("inbound/{}", ulid::Ulid::new().to_string().to_lowercase());
             self.s3.put_object().bucket(&self.bucket).key(&key).body(raw.to_vec().into()).send().await?;
-            ses_via_sns(Action::S3 { bucket: &self.bucket, key: &key }, &recipients, &source)
+            ses_via_sns(Action::S3 { bucket: &self.bucket, key: &key }, &recipients, &source, &header_from(raw))
         } else {
-            ses_via_sns(Action::Sns(raw), &recipients, &source)
+            ses_via_sns(Action::Sns(raw), &recipients, &source, &header_from(raw))
         };
         self.sqs.send_message().queue_url(&self.url).message_body(body).send().await?;
         Ok(())

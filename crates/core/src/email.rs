@@ -287,6 +287,35 @@ fn is_html_only(msg: &mail_parser::Message<'_>) -> bool {
     msg.text_part(0).is_some_and(|p| p.is_text_html())
 }
 
+/// Whether `address` is one plain `local@domain` mailbox: exactly one `@`, a local part
+/// with no space or RFC 5322 specials, a domain of letters, digits, dots and hyphens.
+pub fn is_mailbox(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else { return false };
+    let special = |c: char| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"@".contains(c);
+    !local.is_empty()
+        && !domain.is_empty()
+        && !local.chars().any(special)
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+}
+
+/// The one mailbox of a `From` as SES renders it in `commonHeaders.from`
+/// (`Ann <ann@corp.example>` or `ann@corp.example`), normalised; `None` if it is not one.
+pub fn mailbox_of_rendered(rendered: &str) -> Option<String> {
+    let r = rendered.trim();
+    let inner = match (r.rfind('<'), r.ends_with('>')) {
+        (Some(i), true) => &r[i + 1..r.len() - 1],
+        (None, false) => r,
+        _ => return None,
+    };
+    // A second bracketed address before the last one is two mailboxes glued.
+    if r.matches('<').count() > 1 || !is_mailbox(inner.trim()) {
+        return None;
+    }
+    normalise_user(inner.trim()).ok()
+}
+
 /// Parses a raw RFC 5322 message. Never panics; every failure is an [`EmailError`].
 pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     if raw.len() > MAX_RAW_BYTES {
@@ -300,12 +329,16 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     if from_headers > 1 || msg.from().is_some_and(|a| a.iter().count() > 1) {
         return Err(EmailError::AmbiguousSender);
     }
-    let from = msg
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .filter(|a| a.contains('@'))
-        .ok_or(EmailError::NoSender)?;
+    let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).ok_or(EmailError::NoSender)?;
+    // What a lenient parser makes of two glued mailboxes (`<eve@evil.example>
+    // <ann@corp.example>` → `eve@evil.exampleann@corp.example`) is not one mailbox: DMARC
+    // evaluated one of them, we would authorise the other.
+    if from.matches('@').count() > 1 {
+        return Err(EmailError::AmbiguousSender);
+    }
+    if !is_mailbox(from) {
+        return Err(EmailError::NoSender);
+    }
     let from = normalise_user(from).map_err(|_| EmailError::NoSender)?;
     let to = msg
         .to()
@@ -396,6 +429,9 @@ mod tests {
         assert_eq!(parse_email(two).unwrap_err(), EmailError::AmbiguousSender);
         let twice = b"From: ann@corp.example\r\nFrom: eve@evil.example\r\nTo: a.b@c\r\n\r\nhi";
         assert_eq!(parse_email(twice).unwrap_err(), EmailError::AmbiguousSender);
+        // Two mailboxes glued without a comma: a lenient parse makes one address of them.
+        let glued = b"From: <eve@evil.example> <ann@corp.example>\r\nTo: a.b@c\r\n\r\nhi";
+        assert_eq!(parse_email(glued).unwrap_err(), EmailError::AmbiguousSender);
         let mut big = b"From: a@b.c\r\nTo: a.b@c\r\n\r\n".to_vec();
         big.extend(std::iter::repeat_n(b'x', 10_000_000));
         assert!(matches!(parse_email(&big).unwrap_err(), EmailError::BodyTooLarge { .. }));

@@ -38,7 +38,9 @@ pub fn validate_slug(kind: &'static str, value: &str, max: usize) -> Result<(), 
 /// Normalises a user id (an email address or an API key owner): trimmed, lower-cased.
 /// Rejects empty ids, ids over [`MAX_USER`] chars and control characters.
 pub fn normalise_user(raw: &str) -> Result<String, CoreError> {
-    let user = raw.trim().to_lowercase();
+    // ASCII case only: Unicode lower-casing maps look-alikes onto ASCII (KELVIN SIGN U+212A
+    // → `k`), so `ANN@\u{212A}ORP.EXAMPLE`'s owner would be the same user as ann@korp.example.
+    let user = raw.trim().to_ascii_lowercase();
     if user.is_empty() {
         return Err(CoreError::InvalidUser("empty".into()));
     }

@@ -87,12 +87,22 @@ pub struct Envelope<'a> {
     pub dkim: Verdict,
     /// DMARC verdict.
     pub dmarc: Verdict,
+    /// The `From` as SES parsed it (`mail.commonHeaders.from`): the mailbox its DMARC
+    /// verdict is about. Ours must be that one, and there must be exactly one.
+    pub header_from: &'a [String],
 }
 
 /// Raw MIME + the SES envelope → `Inbound`. The project comes from the first envelope
 /// recipient on our inbound domain that names one.
 pub fn inbound_from_ses(raw: &[u8], envelope: &Envelope<'_>) -> Result<EmailInbound, EmailError> {
     let parsed = parse_email(raw)?;
+    // The From we authorise is the one SES evaluated: one mailbox, the same as ours. A
+    // message two parsers read differently (glued, folded or encoded mailboxes) is refused.
+    match envelope.header_from {
+        [one] if crate::email::mailbox_of_rendered(one).as_deref() == Some(parsed.from.as_str()) => {}
+        [] => return Err(EmailError::NoSender),
+        _ => return Err(EmailError::AmbiguousSender),
+    }
     let address = envelope
         .recipients
         .iter()
@@ -177,7 +187,29 @@ Subject: s\r\nMessage-ID: <m1@corp.example>\r\n\r\nPlease fix the header.\r\n";
             spf: Verdict::Pass,
             dkim: Verdict::Pass,
             dmarc: Verdict::Pass,
+            header_from: &FROM,
         }
+    }
+
+    static FROM: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["Ann <ann@corp.example>".into()]);
+
+    #[test]
+    fn the_from_must_be_the_one_ses_evaluated() {
+        let recipients = vec!["acme.site@in.example.com".to_string()];
+        let with = |from: &[String]| {
+            let mut e = envelope(&recipients);
+            e.header_from = from;
+            inbound_from_ses(RAW, &e).map(|e| e.inbound.sender)
+        };
+        assert_eq!(with(&["Ann <Ann@Corp.Example>".into()]).unwrap(), "ann@corp.example");
+        // SES read another mailbox (DMARC is about that one), or two, or none
+        assert_eq!(with(&["eve@evil.example".into()]).unwrap_err(), EmailError::AmbiguousSender);
+        assert_eq!(with(&["<eve@evil.example> <ann@corp.example>".into()]).unwrap_err(), EmailError::AmbiguousSender);
+        assert_eq!(
+            with(&["ann@corp.example".into(), "eve@evil.example".into()]).unwrap_err(),
+            EmailError::AmbiguousSender
+        );
+        assert_eq!(with(&[]).unwrap_err(), EmailError::NoSender);
     }
 
     #[test]

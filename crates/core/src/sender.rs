@@ -11,8 +11,8 @@
 //! Alignment is relaxed (RFC 7489 §3.1) and conservative: two domains align when one is the
 //! other or a subdomain of it (no public-suffix list: a pair this refuses that DMARC would
 //! accept, say `a.corp.example`/`b.corp.example`, still passes through the DMARC verdict).
-//! A DMARC `FAIL` is final. A project may accept an unaligned SPF or DKIM pass from domains
-//! that publish no DMARC policy (`GRAY`); off by default, and every use is logged.
+//! A DMARC `FAIL` is final. An unaligned SPF or DKIM pass never authenticates `From`, whatever
+//! the project's `relax_sender_auth_without_dmarc` says (it only ever accepted those).
 
 use serde::Serialize;
 
@@ -43,7 +43,8 @@ pub enum Authenticated {
     AlignedSpf,
     /// DKIM passed and every signature is aligned.
     AlignedDkim,
-    /// The project's relaxation: an unaligned pass from a domain without DMARC.
+    /// No longer produced (the project's relaxation accepted an unaligned pass from a domain
+    /// without DMARC: a forgery); kept so stored or logged values still read.
     RelaxedNoDmarc,
 }
 
@@ -91,25 +92,38 @@ pub fn authenticate(
     if e.dkim == Verdict::Pass && !e.dkim_domains.is_empty() && e.dkim_domains.iter().all(|d| aligned(d, from_domain)) {
         return Ok(Authenticated::AlignedDkim);
     }
+    // The relaxation for domains without DMARC (`GRAY`) used to accept an unaligned SPF or
+    // DKIM pass: a pass for the sender's own domain, which says nothing about the `From` it
+    // wrote (anyone passes SPF for a domain of their own). It now requires an aligned pass,
+    // which is what the checks above already accept, so it relaxes nothing (the flag is
+    // kept so existing project items still read).
+    let _ = relax_without_dmarc;
     if e.spf == Verdict::Pass || e.dkim == Verdict::Pass {
-        return if relax_without_dmarc { Ok(Authenticated::RelaxedNoDmarc) } else { Err(Unauthenticated::NotAligned) };
+        return Err(Unauthenticated::NotAligned);
     }
     Err(Unauthenticated::NoPass)
 }
 
-/// The `d=` tags of the `DKIM-Signature` header values given.
+/// The `d=` tags of the `DKIM-Signature` header values given. Tag names are
+/// case-sensitive (RFC 6376 §3.2): `D=victim.example` is not the signing domain. A signature
+/// with its `d=` repeated is invalid (tags must not repeat): every value is returned, so
+/// alignment must hold for all of them. A signature without `d=` yields an empty domain,
+/// which aligns with nothing.
 pub fn dkim_domains<'a>(signatures: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    signatures
-        .into_iter()
-        .filter_map(|sig| {
-            sig.split(';').find_map(|tag| {
-                let (k, v) = tag.split_once('=')?;
-                (k.trim().eq_ignore_ascii_case("d"))
-                    .then(|| v.split_whitespace().collect::<String>().to_ascii_lowercase())
-            })
-        })
-        .filter(|d| !d.is_empty())
-        .collect()
+    let mut out = Vec::new();
+    for sig in signatures {
+        let before = out.len();
+        for tag in sig.split(';') {
+            let Some((k, v)) = tag.split_once('=') else { continue };
+            if k.trim() == "d" {
+                out.push(v.split_whitespace().collect::<String>().to_ascii_lowercase());
+            }
+        }
+        if out.len() == before {
+            out.push(String::new());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -155,10 +169,8 @@ mod tests {
                             N => Err(U::NoPass),
                         };
                         assert_eq!(authenticate(FROM, &e, false), want, "{e:?}");
-                        // The relaxation only ever turns NotAligned into a pass.
-                        let relaxed = authenticate(FROM, &e, true);
-                        let want_relaxed = if want == Err(U::NotAligned) { Ok(A::RelaxedNoDmarc) } else { want };
-                        assert_eq!(relaxed, want_relaxed, "relaxed {e:?}");
+                        // The relaxation no longer turns an unaligned pass into one.
+                        assert_eq!(authenticate(FROM, &e, true), want, "relaxed {e:?}");
                     }
                 }
             }
@@ -172,6 +184,24 @@ mod tests {
         assert_eq!(authenticate(FROM, &e, true), Err(Unauthenticated::DmarcFailed));
         // Without a DMARC verdict, the unaligned SPF pass is still not enough.
         let e = ev(P, N, N, "attacker.example", &[]);
+        assert_eq!(authenticate(FROM, &e, false), Err(Unauthenticated::NotAligned));
+        // Nor with the project's relaxation for domains without DMARC.
+        assert_eq!(authenticate(FROM, &e, true), Err(Unauthenticated::NotAligned));
+    }
+
+    #[test]
+    fn an_upper_case_d_tag_is_not_the_signing_domain() {
+        // GIVEN the attacker's valid signature (d=attacker.example) with a `D=` naming the
+        // victim's domain first: tag names are case-sensitive, `D` is an unknown tag
+        let sig = "v=1; a=rsa-sha256; D=corp.example; d=attacker.example; s=sel; b=abc";
+        let domains = dkim_domains([sig]);
+        assert_eq!(domains, ["attacker.example"]);
+        // THEN the DKIM pass is not aligned with ann@corp.example
+        let e = ev(N, P, N, "", &domains.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(authenticate(FROM, &e, false), Err(Unauthenticated::NotAligned));
+        // AND a repeated d= (an invalid signature) must align in every value
+        let twice = dkim_domains(["v=1; d=corp.example; d=attacker.example; s=x"]);
+        let e = ev(N, P, N, "", &twice.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(authenticate(FROM, &e, false), Err(Unauthenticated::NotAligned));
     }
 
@@ -198,6 +228,7 @@ mod tests {
             "v=1; d = mail.other.example ; s=x",
             "v=1; s=x",
         ];
-        assert_eq!(dkim_domains(sigs), ["corp.example", "mail.other.example"]);
+        // A signature without d= aligns with nothing (an empty domain).
+        assert_eq!(dkim_domains(sigs), ["corp.example", "mail.other.example", ""]);
     }
 }

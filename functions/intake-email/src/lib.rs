@@ -139,6 +139,7 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
         spf: Verdict::from_ses(ses.receipt.spf_verdict.status.as_deref()),
         dkim: Verdict::from_ses(ses.receipt.dkim_verdict.status.as_deref()),
         dmarc: Verdict::from_ses(ses.receipt.dmarc_verdict.status.as_deref()),
+        header_from: &ses.mail.common_headers.from,
     };
     let mut parsed = match inbound_from_ses(&raw, &envelope) {
         Ok(p) => p,
