@@ -299,3 +299,41 @@ async fn bad_input_is_rejected_and_routes_nothing() -> anyhow::Result<()> {
     assert_eq!(env.queue_urls().await?.len(), 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn another_senders_reply_into_a_thread_starts_a_session_of_their_own() -> anyhow::Result<()> {
+    let (env, o) = setup(&["site"]).await?;
+    const BOB: &str = "bob@example.com";
+    // GIVEN Ann's session (her container, her conversation)
+    let ann =
+        send(&o, &email(ANN, "acme.site@in.example.com", "Header", "ann1@x", "", "Make the header blue.")).await?;
+    let token_addr = format!("acme.site+t.{}@in.example.com", ann.thread);
+    // WHEN Bob, also allowed on the project, writes into it by every thread rule
+    let by_token = send(&o, &email(BOB, &token_addr, "Re: Header", "bob1@x", "", "Delete the footer.")).await?;
+    let by_ref = send(
+        &o,
+        &email(BOB, "acme.site@in.example.com", "Re: Header", "bob2@x", "In-Reply-To: <ann1@x>\r\n", "And the menu."),
+    )
+    .await?;
+    let tag = format!("Re: [#{}] Header", ann.thread);
+    let by_tag = send(&o, &email(BOB, "acme.site@in.example.com", &tag, "bob3@x", "", "And the logo.")).await?;
+    // THEN each is a session of Bob's own, in Bob's container, answered to Bob's thread
+    for r in [&by_token, &by_ref, &by_tag] {
+        assert_ne!(r.session, ann.session, "{r:?}");
+        assert_eq!(r.rule, Some(ThreadRule::OwnSession));
+        assert_eq!(r.seq, 1);
+        assert_ne!(r.container, ann.container);
+        let s = env.store().get_session(&r.session).await?.expect("session");
+        assert_eq!(s.user, BOB);
+    }
+    // AND Ann's session holds only her instruction
+    assert_eq!(env.store().list_commands(&ann.session).await?.len(), 1);
+    // AND a redelivery of Bob's mail is the same command, not a new session
+    let again = send(&o, &email(BOB, &token_addr, "Re: Header", "bob1@x", "", "Delete the footer.")).await?;
+    assert_eq!((again.session, again.status), (by_token.session.clone(), RouteStatus::Duplicate));
+    // AND Bob's next reply, to his own thread, continues his session
+    let own = format!("acme.site+t.{}@in.example.com", by_token.thread);
+    let next = send(&o, &email(BOB, &own, "Re: Header", "bob4@x", "", "Also the font.")).await?;
+    assert_eq!((next.session, next.seq, next.rule), (by_token.session, 2, Some(ThreadRule::RecipientToken)));
+    Ok(())
+}

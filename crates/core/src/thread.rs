@@ -23,6 +23,16 @@ pub enum ThreadRule {
     SubjectTag,
     /// Rule 4: a new thread.
     New,
+    /// A reply by another sender to someone else's thread: a new thread of their own (a
+    /// session has one owner; the joiner's instruction never runs in the owner's container
+    /// or conversation, and their reply never carries the owner's work).
+    OwnSession,
+}
+
+/// The thread of a sender who wrote into another person's thread: their own, derived from
+/// the message and the sender (so a redelivery lands in the same one).
+pub fn own_thread(user: &str, message_id: &str) -> ThreadId {
+    ThreadId::from_seed(&format!("own\n{user}\n{message_id}"))
 }
 
 /// The outcome of the thread rules.

@@ -18,11 +18,11 @@ use switchyard_aws::store::{
 use switchyard_core::container::accepts_work;
 use switchyard_core::ids::{CommandId, ContainerId, SessionId, ThreadId};
 use switchyard_core::inbound::{Inbound, ThreadHint};
-use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Work};
+use switchyard_core::messages::{clean_instruction, encode, Control, InMessage, ReplyContext, Source, Work};
 use switchyard_core::plan::{plan_route, validate, RoutePlan};
 use switchyard_core::project::ProjectConfig;
 use switchyard_core::status::{CommandStatus, SessionStatus};
-use switchyard_core::thread::{decide, ThreadRule};
+use switchyard_core::thread::{decide, own_thread, ThreadRule};
 use tracing::{info, instrument, warn};
 
 use crate::containers::{status_of, ContainerKey};
@@ -85,12 +85,33 @@ impl Orchestrator {
     #[instrument(skip(self, inbound), fields(source = ?inbound.source, client = %inbound.client, project = %inbound.project))]
     pub async fn route(&self, inbound: &Inbound) -> Result<RouteOutcome, RouteError> {
         let user = validate(inbound)?;
-        let (thread, rule) = self.resolve_thread(inbound, &user).await?;
-        let session_id = SessionId::new(&inbound.client, &thread);
+        let (mut thread, mut rule) = self.resolve_thread(inbound, &user).await?;
+        let mut session_id = SessionId::new(&inbound.client, &thread);
         let own = ContainerId::new(&inbound.client, &inbound.project, &user);
         for attempt in 0..MAX_RACES {
             let snap = self.store.route_snapshot(&inbound.client, &inbound.project, &session_id, &own).await?;
             let facts = snap.session.as_ref().map(SessionItem::facts);
+            // A session has one owner. Another sender's mail into it (an allowed colleague
+            // replying to the thread, or anyone who learnt its address) starts a session of
+            // their own instead: it must not run in the owner's container, resume the owner's
+            // conversation, or get the owner's work in its reply.
+            if inbound.source == Source::Email
+                && rule != Some(ThreadRule::OwnSession)
+                && facts.as_ref().is_some_and(|s| s.user != user)
+            {
+                let message_id = inbound.message_id.as_deref().unwrap_or_default();
+                info!(session = %session_id, sender = %user, "another sender's mail to a session: a session of their own");
+                thread = own_thread(&user, message_id);
+                rule = Some(ThreadRule::OwnSession);
+                session_id = SessionId::new(&inbound.client, &thread);
+                continue;
+            }
+            if inbound.source == Source::Email && rule == Some(ThreadRule::OwnSession) {
+                if let Some(s) = facts.as_ref().filter(|s| s.user != user) {
+                    warn!(session = %session_id, owner = %s.user, sender = %user, "own thread taken by another owner");
+                    return Err(Rejection::ThreadMismatch.into());
+                }
+            }
             let command_id = CommandId::new();
             let plan = plan_route(snap.project.as_ref(), facts.as_ref(), inbound, &user, &thread, &command_id)?;
             if plan.relaxed_sender {
