@@ -148,3 +148,39 @@ async fn sessions_over_http_with_scoped_keys() -> anyhow::Result<()> {
     assert_eq!((st, p["type"].as_str()), (409, Some("https://switchyard.dev/problems/session_closed")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_key_scoped_to_one_project_reaches_nothing_of_another() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let o = env.orchestrator();
+    o.put_project(project("acme", "site", &[])).await?;
+    o.put_project(project("acme", "shop", &[])).await?;
+    // GIVEN Ann's session on `site`, and a second key of Ann's scoped to `shop` only (a key
+    // handed to a contractor of the shop, say)
+    let site = o.create_api_key("acme", "ann@example.com", &["site".into()], &["sessions".into()]).await?;
+    let shop = o.create_api_key("acme", "ann@example.com", &["shop".into()], &["sessions".into()]).await?;
+    let api = Api { state: api::State { orchestrator: o.clone() } };
+    let (st, created, _) =
+        api.call("POST", "/v1/sessions", Some(&site), Some(r#"{"project":"site","instruction":"Draft."}"#), None).await;
+    assert_eq!(st, 202, "{created}");
+    let session = created["session"].as_str().expect("session").to_string();
+    // WHEN the shop key reads, follows, interrupts or closes it THEN it does not exist for it
+    for (method, path, body) in [
+        ("GET", format!("/v1/sessions/{session}"), None),
+        ("GET", format!("/v1/sessions/{session}/events"), None),
+        ("POST", format!("/v1/sessions/{session}/messages"), Some(r#"{"instruction":"x"}"#)),
+        ("POST", format!("/v1/sessions/{session}/interrupt"), None),
+        ("DELETE", format!("/v1/sessions/{session}"), None),
+    ] {
+        let (st, p, _) = api.call(method, &path, Some(&shop), body, None).await;
+        assert_eq!(
+            (st, p["type"].as_str()),
+            (404, Some("https://switchyard.dev/problems/session_not_found")),
+            "{method} {path}"
+        );
+    }
+    // AND the session is untouched
+    let (st, s, _) = api.call("GET", &format!("/v1/sessions/{session}"), Some(&site), None, None).await;
+    assert_eq!((st, s["status"].as_str(), s["commands"].as_array().map(Vec::len)), (200, Some("open"), Some(1)), "{s}");
+    Ok(())
+}

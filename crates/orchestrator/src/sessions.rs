@@ -135,7 +135,9 @@ impl Orchestrator {
     pub async fn owned_session(&self, key: &ApiKeyItem, id: &str) -> Result<Option<SessionItem>, RouteError> {
         let Ok(id) = SessionId::parse(id) else { return Ok(None) };
         let s = self.store.get_session(&id).await?;
-        Ok(s.filter(|s| s.client == key.client && s.user == key.user))
+        // The key's project scope holds on every route, not only where work is sent: a key
+        // of the same user scoped to another project sees (and stops) nothing of this one.
+        Ok(s.filter(|s| s.client == key.client && s.user == key.user && key.projects.iter().any(|p| p == &s.project)))
     }
 
     /// A session's commands, by seq.
