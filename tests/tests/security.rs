@@ -169,3 +169,40 @@ async fn a_worker_with_a_scoped_role_assumes_it_and_serves() -> anyhow::Result<(
     w.stop_all().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_secret_handed_back_encoded_or_as_a_file_name_is_redacted() -> anyhow::Result<()> {
+    let canary = format!("sk-ant-canary-{}", unique());
+    // GIVEN a job (a prompt injection's) that hands its key back base64-encoded in its output
+    // and as the name of a file it commits
+    let job = r#"printf 'x%s' "$ANTHROPIC_API_KEY" | base64 -w0; echo; echo hi > "leak-$ANTHROPIC_API_KEY.txt""#;
+    let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
+    let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
+    let parameter = format!("/switchyard/acme/anthropic-{}", unique());
+    ssm.put_parameter()
+        .name(&parameter)
+        .value(&canary)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+    let mut p = project("acme", "site", &[ANN]);
+    p.repo_url = w.remote.to_string_lossy().into_owned();
+    p.job_command = job.into();
+    p.secrets.insert("ANTHROPIC_API_KEY".into(), parameter);
+    w.o.put_project(p).await?;
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "Use the model.").await?;
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
+    // THEN neither the key nor its base64 is in the response, the stored command or the reply
+    let b64 = data_encoding::BASE64.encode(format!("x{canary}").as_bytes());
+    let core = &b64[4..b64.len() - 4];
+    let response = serde_json::to_string(&rs[0])?;
+    let cmd = format!("{:?}", w.command(&r).await?);
+    let (text, html) = switchyard_orchestrator::respond::reply_bodies(&rs[0], &format!("thread-{}", r.thread));
+    for (what, s) in [("response", &response), ("command", &cmd), ("reply", &text), ("html", &html)] {
+        assert!(!s.contains(&canary) && !s.contains(core), "the {what} hands the key back: {s}");
+    }
+    assert!(rs[0].files_changed.iter().any(|f| f == "leak-[redacted].txt"), "{:?}", rs[0].files_changed);
+    w.stop_all().await;
+    Ok(())
+}

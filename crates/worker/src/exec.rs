@@ -368,6 +368,10 @@ async fn run_command(
         Some(r) if !r.summary.trim().is_empty() => r.summary.trim().to_string(),
         // An agent's raw output is its protocol (JSON lines), not words for the user.
         Some(r) => format!("The agent ({}) ended without a summary; its output is in the worker's log.", r.kind),
+        // The output kept is a tail: one that was cut may start inside a secret.
+        None if result.output.len() >= sh.cfg.max_output_bytes.max(1024) => {
+            bounded_text(&sh.redactor.redact_tail(result.output.trim()))
+        }
         None => bounded_text(&sh.redactor.redact(result.output.trim())),
     };
     response.summary = match (note, result.end) {
@@ -702,6 +706,8 @@ async fn finish(sh: &Shared, work: &Work, mut response: Response) -> Result<End,
     // The one place an outcome's texts leave the worker: nothing secret goes with them.
     response.summary = sh.redactor.redact(&response.summary);
     response.error_message = response.error_message.map(|m| sh.redactor.redact(&m));
+    // A job chooses its file names too (a secret, or its base64, as a name).
+    response.files_changed = response.files_changed.iter().map(|f| sh.redactor.redact(f)).collect();
     if let Some(a) = response.agent.as_mut() {
         a.summary = sh.redactor.redact(&a.summary);
     }
