@@ -170,11 +170,25 @@ impl ParsedEmail {
     }
 }
 
+/// Most Message-IDs kept of a `References` or `In-Reply-To` header: the newest (last) ones.
+/// A thread of a hundred messages is rare; a header of a hundred thousand ids is an attack on
+/// everything that walks the list before the sender is authenticated.
+pub const MAX_REFERENCE_IDS: usize = 100;
+/// Longest Message-ID kept (RFC 5322 sets none; real ones are under 100 characters).
+const MAX_ID_CHARS: usize = 250;
+
 fn ids(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
-    value
+    let all: Vec<String> = value
         .as_text_list()
-        .map(|l| l.iter().map(|s| s.trim().trim_matches(['<', '>']).to_string()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default()
+        .map(|l| {
+            l.iter()
+                .map(|s| s.trim().trim_matches(['<', '>']).to_string())
+                .filter(|s| !s.is_empty() && s.len() <= MAX_ID_CHARS)
+                .collect()
+        })
+        .unwrap_or_default();
+    let skip = all.len().saturating_sub(MAX_REFERENCE_IDS);
+    all.into_iter().skip(skip).collect()
 }
 
 /// HTML → text for the extractor, with [`html2text`] (html5ever's parser, maintained, and
@@ -205,19 +219,21 @@ fn hr_as_rule(html: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(html.len() + 64);
     let mut rest = 0;
     let mut from = 0;
+    // Linear: each `<hr` looks for its `>` only when it is a tag, and where no `>` follows
+    // one, none follows any later one either (`<hr <hr <hr …` without a `>` would otherwise
+    // scan to the end once per `<hr`).
     while let Some(i) = lower[from..].find("<hr").map(|i| i + from) {
         let after = lower.as_bytes().get(i + 3).copied();
-        let end = lower[i..].find('>').map(|e| i + e + 1);
-        match (after, end) {
-            (Some(b' ' | b'/' | b'>' | b'\t' | b'\n' | b'\r'), Some(end)) => {
-                // `to_ascii_lowercase` keeps byte offsets: `i` and `end` are boundaries of `html`.
-                out.push_str(&html[rest..i]);
-                out.push_str("<p>________________________________</p>");
-                rest = end;
-                from = end;
-            }
-            _ => from = i + 3,
+        if !matches!(after, Some(b' ' | b'/' | b'>' | b'\t' | b'\n' | b'\r')) {
+            from = i + 3;
+            continue;
         }
+        let Some(end) = lower[i..].find('>').map(|e| i + e + 1) else { break };
+        // `to_ascii_lowercase` keeps byte offsets: `i` and `end` are boundaries of `html`.
+        out.push_str(&html[rest..i]);
+        out.push_str("<p>________________________________</p>");
+        rest = end;
+        from = end;
     }
     out.push_str(&html[rest..]);
     std::borrow::Cow::Owned(out)
@@ -396,6 +412,21 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_html_body_of_unclosed_rules_costs_linear_time() {
+        // Minutes with a scan for `>` to the end per `<hr`; milliseconds linear (the budget
+        // is far above what it takes, not a benchmark).
+        let html = "<hr <hrx ".repeat(200_000);
+        let t = std::time::Instant::now();
+        let out = hr_as_rule(&html);
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t.elapsed());
+        assert_eq!(out.len(), html.len(), "no rule without its `>`");
+        assert_eq!(
+            hr_as_rule("a<hr>b<HR/>c<hrx>"),
+            "a<p>________________________________</p>b<p>________________________________</p>c<hrx>"
+        );
+    }
 
     #[test]
     fn project_addresses() {

@@ -142,8 +142,9 @@ pub fn inbound_from_email(raw: &[u8], spf: Verdict, dkim: Verdict) -> Result<Ema
 
 fn build(parsed: ParsedEmail, address: ProjectAddress, evidence: SenderEvidence) -> EmailInbound {
     let mut references = parsed.references.clone();
+    let known: std::collections::HashSet<&String> = parsed.references.iter().collect();
     for id in &parsed.in_reply_to {
-        if !references.contains(id) {
+        if !known.contains(id) {
             references.push(id.clone());
         }
     }

@@ -47,9 +47,11 @@ pub struct ThreadDecision {
 /// Finds a `[#abcdefgh]` tag in a subject.
 pub fn subject_tag(subject: &str) -> Option<ThreadId> {
     let mut rest = subject;
+    // Linear: a tag is `[#` + 8 characters + `]`, so only the next 9 bytes are looked at
+    // (`[#[#[#…` without a `]` would otherwise scan to the end once per `[#`).
     while let Some(start) = rest.find("[#") {
         let after = &rest[start + 2..];
-        if let Some(end) = after.find(']') {
+        if let Some(end) = after.get(..after.len().min(16)).and_then(|w| w.find(']')) {
             if let Ok(t) = ThreadId::parse(&after[..end]) {
                 return Some(t);
             }
@@ -62,12 +64,15 @@ pub fn subject_tag(subject: &str) -> Option<ThreadId> {
 /// The ids whose aliases rule 2 looks up: In-Reply-To first, then References newest first.
 pub fn reference_candidates(in_reply_to: &[String], references: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for id in in_reply_to.iter().chain(references.iter().rev()) {
-        if !out.contains(id) {
+        if out.len() == 50 {
+            break;
+        }
+        if seen.insert(id.as_str()) {
             out.push(id.clone());
         }
     }
-    out.truncate(50);
     out
 }
 
@@ -115,6 +120,22 @@ mod tests {
         assert_eq!(subject_tag("[#bad] then [#abcdefgh] x"), Some(t("abcdefgh")));
         assert_eq!(subject_tag("no tag [#"), None);
         assert_eq!(subject_tag("[#ABCDEFGH]"), Some(t("abcdefgh")));
+    }
+
+    #[test]
+    fn hostile_subjects_and_reference_lists_cost_linear_time() {
+        // Each input costs minutes with a scan to the end per `[#` (or a list walk per id);
+        // linear, it is milliseconds. The budget is 40× what it takes here, not a benchmark.
+        let budget = std::time::Duration::from_secs(2);
+        let subject = "[#".repeat(1_000_000);
+        let t = std::time::Instant::now();
+        assert_eq!(subject_tag(&subject), None);
+        assert!(t.elapsed() < budget, "subject scan took {:?}", t.elapsed());
+        let refs: Vec<String> = (0..200_000).map(|i| format!("m{i}@x")).collect();
+        let t = std::time::Instant::now();
+        let c = reference_candidates(&refs, &refs);
+        assert_eq!(c.len(), 50);
+        assert!(t.elapsed() < budget, "reference walk took {:?}", t.elapsed());
     }
 
     #[test]
