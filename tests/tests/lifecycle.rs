@@ -313,3 +313,78 @@ async fn reaper_retires_an_idle_stopped_queue_set_and_the_next_launch_uses_a_new
     assert!(fresh.in_url.as_deref().is_some_and(|u| u.ends_with("-g2.fifo")), "{:?}", fresh.in_url);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_responder_trusts_nothing_a_worker_wrote_that_it_can_check() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let o = env.orchestrator();
+    o.put_project(project("acme", "site", &[ANN, "bob@example.com"])).await?;
+    let mailer = Mailer::new(env.clients.ses.clone());
+    mailer.ensure_identity("in.example.com").await?;
+    let route = |from: &'static str, id: &'static str| {
+        let o = o.clone();
+        async move {
+            let raw = email(from, TO, "Site change", id, "", "Change it.");
+            let inbound = switchyard_core::inbound::inbound_from_email(
+                &raw,
+                switchyard_core::project::Verdict::Pass,
+                switchyard_core::project::Verdict::Pass,
+            )?;
+            anyhow::Ok(o.route(&inbound.inbound).await?)
+        }
+    };
+    // GIVEN Ann's and Bob's sessions, in their own containers
+    let ann = route(ANN, "trust-ann@x").await?;
+    let bob = route("bob@example.com", "trust-bob@x").await?;
+    assert_ne!(ann.container, bob.container);
+    let out_arn = |r: &switchyard_orchestrator::RouteOutcome| {
+        let store = env.store();
+        let id = r.container.clone();
+        async move {
+            let c = store.get_container(&id).await?.expect("container");
+            anyhow::Ok(arn_of(c.out_url.as_deref().expect("out")))
+        }
+    };
+    let state = responder::State { orchestrator: o.clone(), mailer };
+    let response = |r: &switchyard_orchestrator::RouteOutcome, to: &str| switchyard_core::messages::Response {
+        session: r.session.clone(),
+        command_id: r.command_id.clone(),
+        seq: r.seq,
+        outcome: Outcome::Succeeded,
+        summary: "done".into(),
+        files_changed: Vec::new(),
+        commit: None,
+        error_code: None,
+        error_message: None,
+        timings: Default::default(),
+        reply: switchyard_core::messages::ReplyContext {
+            to: to.into(),
+            subject: "Site change".into(),
+            message_id: None,
+            references: Vec::new(),
+            reply_address: Some(format!("acme.site+t.{}@in.example.com", r.thread)),
+            attachments: Vec::new(),
+            instruction_fallback: false,
+        },
+        superseded_by: None,
+        agent: None,
+    };
+    // WHEN root in Bob's container writes an outcome for Ann's command to its own `out`
+    let forged = switchyard_core::messages::encode(&response(&ann, "eve@evil.example"));
+    let event = sqs_event(&[("f1".into(), forged)], &out_arn(&bob).await?);
+    let out = responder::handle(&state, LambdaEvent::new(event, Context::default())).await.expect("handler");
+    assert!(out.batch_item_failures.is_empty());
+    // THEN Ann's command is untouched
+    let cmd = env.store().get_command(&ann.session, 1).await?.expect("command");
+    assert_eq!(cmd.status, CommandStatus::Queued, "a container answered another container's command");
+    // AND WHEN Bob's own outcome names another recipient THEN the reply goes to Bob, as routed
+    let own = switchyard_core::messages::encode(&response(&bob, "eve@evil.example"));
+    let event = sqs_event(&[("f2".into(), own)], &out_arn(&bob).await?);
+    let sent = std::sync::Mutex::new(Vec::new());
+    responder::handle_batch(&state, &event.records, |r| {
+        sent.lock().expect("lock").extend(r.email.as_ref().map(|e| e.to.clone()));
+    })
+    .await;
+    assert_eq!(sent.into_inner()?, vec!["bob@example.com".to_string()]);
+    Ok(())
+}

@@ -340,6 +340,15 @@ pub fn queue_kind_of(prefix: &str, name: &str) -> Option<QueueKind> {
     [QueueKind::In, QueueKind::Out, QueueKind::Dlq].into_iter().find(|k| k.as_str() == kind)
 }
 
+/// The container id part of a per-container queue's name under `prefix`
+/// (`{prefix}-{kind}-{ContainerId}-g{n}.fifo` → `ContainerId`).
+pub fn queue_container_of<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
+    queue_kind_of(prefix, name)?;
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (_, rest) = rest.split_once('-')?;
+    Some(rest.strip_suffix(".fifo")?.rsplit_once("-g")?.0)
+}
+
 /// Whether `name` is a per-container queue of `kind` under `prefix`.
 pub fn is_queue_of_kind(prefix: &str, kind: QueueKind, name: &str) -> bool {
     queue_kind_of(prefix, name) == Some(kind)
@@ -361,6 +370,7 @@ mod tests {
         for kind in [QueueKind::In, QueueKind::Out, QueueKind::Dlq] {
             let name = queue_name("sy", kind, &id, 3);
             assert_eq!(queue_kind_of("sy", &name), Some(kind), "{name}");
+            assert_eq!(queue_container_of("sy", &name), Some(id.as_str()), "{name}");
         }
         assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy", QueueKind::Out, &id, 1)));
         assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy2", QueueKind::Dlq, &id, 1)));

@@ -158,7 +158,37 @@ fn reply_subject(subject: &str, thread: &str) -> String {
 }
 
 impl Orchestrator {
-    /// Handles one response from an `out` queue.
+    /// Handles one response from the `out` queue of container `delivered_by`, trusting
+    /// nothing of it that can be checked: a worker is hostile code's neighbour, and root in
+    /// a container could write any response to its own `out` queue. The session must be
+    /// served by that container and the command must be the session's own at that seq;
+    /// the reply goes to the reply context stored when the command was routed, never to
+    /// one the response carries. Anything else is dropped and counted (`ForgedResponses`).
+    pub async fn respond_from(
+        &self,
+        mailer: Option<&Mailer>,
+        r: &Response,
+        delivered_by: &str,
+    ) -> Result<Responded, RouteError> {
+        let session = self.store.get_session(&r.session).await?;
+        let command = self.store.get_command(&r.session, r.seq).await?;
+        let checked = match (session, command) {
+            (Some(s), Some(c)) if s.session_container.as_str() == delivered_by && c.command_id == r.command_id => {
+                Some(Response { reply: c.reply.clone().unwrap_or_else(|| r.reply.clone()), ..r.clone() })
+            }
+            _ => None,
+        };
+        let Some(r) = checked else {
+            warn!(session = %r.session, command = %r.command_id, container = delivered_by,
+                "a response for a session or command its container does not serve; dropped");
+            switchyard_aws::metrics::count("ForgedResponses");
+            return Ok(Responded::quiet(false));
+        };
+        self.respond(mailer, &r).await
+    }
+
+    /// Handles one response from an `out` queue (see [`Self::respond_from`], which checks it
+    /// first; this records and answers it as it is).
     #[instrument(skip(self, mailer, r), fields(session = %r.session, command = %r.command_id, outcome = r.outcome.as_str()))]
     pub async fn respond(&self, mailer: Option<&Mailer>, r: &Response) -> Result<Responded, RouteError> {
         let session = &r.session;

@@ -35,9 +35,17 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<Respond
     if from_dlq(state, record) {
         return state.orchestrator.respond_dead_letter(Some(&state.mailer), body).await;
     }
-    match decode::<Response>(body) {
-        Ok(r) => state.orchestrator.respond(Some(&state.mailer), &r).await,
-        Err(e) => {
+    let queue = record.event_source_arn.as_deref().and_then(|a| a.rsplit(':').next()).unwrap_or("");
+    let container = switchyard_core::ids::queue_container_of(state.orchestrator.queues.prefix(), queue);
+    match (decode::<Response>(body), container) {
+        (Ok(r), Some(container)) => state.orchestrator.respond_from(Some(&state.mailer), &r, container).await,
+        (Ok(r), None) => {
+            // Not one of our `out` queues: nothing says which container wrote it.
+            error!(session = %r.session, queue, "response from a queue that is no container's; dropped");
+            switchyard_aws::metrics::count("ForgedResponses");
+            Ok(Responded { recorded: false, email: None, reply_error: None })
+        }
+        (Err(e), _) => {
             // A response we cannot read will never become readable: log, count, drop.
             error!(message = record.message_id.as_deref().unwrap_or(""), error = %e, "response does not parse; dropped");
             switchyard_aws::metrics::count("UnreadableResponses");
