@@ -287,10 +287,32 @@ pub enum MessageError {
     Version(u8),
 }
 
-/// Serialises a message with its version.
+/// Serialises a message with its version. Characters SQS refuses in a message body
+/// (anything outside `#x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF`,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>)
+/// are written as JSON escapes, so an instruction holding U+FFFE reaches the worker
+/// unchanged instead of stranding its command (serde already escapes the controls).
 pub fn encode<T: Serialize>(body: &T) -> String {
     // Our message types are plain data: serialising them cannot fail.
-    serde_json::to_string(&Envelope { v: VERSION, body }).unwrap_or_default()
+    let json = serde_json::to_string(&Envelope { v: VERSION, body }).unwrap_or_default();
+    if !json.chars().any(|c| !sqs_allows(c)) {
+        return json;
+    }
+    json.chars().fold(String::with_capacity(json.len() + 16), |mut out, c| {
+        if sqs_allows(c) {
+            out.push(c);
+        } else {
+            // Only U+FFFE and U+FFFF get here (controls are escaped, surrogates cannot be in
+            // a Rust string): one UTF-16 unit each.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+        out
+    })
+}
+
+/// Whether SQS accepts `c` in a message body.
+pub fn sqs_allows(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
 /// Parses a message and checks its version.
@@ -305,6 +327,15 @@ pub fn decode<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, MessageError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_sqs_refuses_are_escaped_and_read_back_unchanged() {
+        let text = "fix \u{FFFE} and \u{FFFF}, keep \u{1F600} and \u{7}";
+        let encoded = encode(&serde_json::json!({ "instruction": text }));
+        assert!(encoded.chars().all(sqs_allows), "{encoded:?}");
+        let back: serde_json::Value = decode(&encoded).expect("decodes");
+        assert_eq!(back["instruction"], text);
+    }
 
     #[test]
     fn the_largest_work_message_fits_one_sqs_batch_with_its_interrupt() {
