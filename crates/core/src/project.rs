@@ -74,7 +74,7 @@ fn yes() -> bool {
     true
 }
 
-/// A project's secrets are named wrongly.
+/// A project's secrets are named wrongly, or a limit is one AWS cannot honour.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretsError {
     /// The variable name is not `[A-Z_][A-Z0-9_]*`, or one Switchyard or the platform owns.
@@ -90,7 +90,16 @@ pub enum SecretsError {
     /// The URL in the error is redacted.
     #[error("repository URL {0} carries credentials; set git_token_parameter instead")]
     CredentialsInRepoUrl(String),
+    /// `max_run_secs` is over [`MAX_RUN_SECS`]: a job's message stays in flight while it
+    /// runs, and SQS keeps a message invisible at most 12 hours from its first receive
+    /// (`ChangeMessageVisibility`), after which another worker would run it a second time.
+    #[error("max_run_secs {0} is over {max} s: SQS keeps a running job's message at most 12 hours", max = MAX_RUN_SECS)]
+    RunTooLong(u64),
 }
+
+/// Longest `max_run_secs`: 11 hours, an hour inside SQS's 12-hour visibility limit for the
+/// time a message may wait for a slot, the commit and the push.
+pub const MAX_RUN_SECS: u64 = 11 * 3600;
 
 fn default_branch() -> String {
     "main".into()
@@ -163,6 +172,9 @@ impl ProjectConfig {
     /// Checks secret names: variables a job may receive, parameters under the client's path
     /// (the worker's credentials can read nothing else).
     pub fn validate_secrets(&self) -> Result<(), SecretsError> {
+        if self.max_run_secs > MAX_RUN_SECS {
+            return Err(SecretsError::RunTooLong(self.max_run_secs));
+        }
         let redacted = crate::redact::redact_url_userinfo(&self.repo_url);
         if redacted != self.repo_url {
             return Err(SecretsError::CredentialsInRepoUrl(redacted));
@@ -268,6 +280,9 @@ mod tests {
             let mut q = project();
             q.secrets.insert(bad.into(), "/switchyard/acme/x".into());
             assert!(matches!(q.validate_secrets(), Err(SecretsError::BadName(_))), "{bad}");
+            let mut long = p.clone();
+            long.max_run_secs = 12 * 3600;
+            assert_eq!(long.validate_secrets(), Err(SecretsError::RunTooLong(12 * 3600)));
         }
         for bad in ["/switchyard/other/x", "/switchyard/acme/../other/x", "/elsewhere/x", "switchyard/acme/x"] {
             let mut q = project();

@@ -353,7 +353,7 @@ async fn run_command(
         result.end = job::JobEnd::Exited(Some(1));
     }
     let stop = reason.lock().ok().and_then(|r| r.clone());
-    let max_run = sh.project.max_run_secs.max(1);
+    let max_run = sh.project.max_run_secs.clamp(1, switchyard_core::project::MAX_RUN_SECS);
     let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
     let JobVerdict::Final { outcome, code, note, error, superseded_by, subject } = verdict else {
         return checkpoint(sh, work, &dir).await;
@@ -418,7 +418,7 @@ async fn run_job(
         session: work.session.as_str(),
         command_id: work.command_id.as_str(),
         branch: &work.branch,
-        max_run: Duration::from_secs(sh.project.max_run_secs.max(1)),
+        max_run: Duration::from_secs(sh.project.max_run_secs.clamp(1, switchyard_core::project::MAX_RUN_SECS)),
         grace: sh.cfg.grace,
         max_output: sh.cfg.max_output_bytes,
     };
