@@ -130,3 +130,59 @@ Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n\
     w.stop_all().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_email_ses_found_a_virus_in_passes_no_attachment_on() -> anyhow::Result<()> {
+    let env = switchyard_tests::TestEnv::new().await?;
+    let o = env.orchestrator();
+    o.put_project(switchyard_tests::project("acme", "site", &[ANN])).await?;
+    let bucket = format!("switchyard-{}-mail", unique().to_lowercase());
+    env.clients.s3.create_bucket().bucket(&bucket).send().await?;
+    // GIVEN an authenticated email with a harmless-looking PDF that SES's scan flagged
+    let pdf = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n".to_vec();
+    let raw = format!(
+        "From: Ann <{ANN}>\r\nTo: {TO}\r\nSubject: Brief\r\nMessage-ID: <{}@x>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n\
+--mixed\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nUse the brief.\r\n\
+--mixed\r\n{}--mixed--\r\n",
+        unique(),
+        part("application/pdf; name=\"brief.pdf\"", "attachment; filename=\"brief.pdf\"", "", &pdf),
+    );
+    let ses = serde_json::json!({
+        "notificationType": "Received",
+        "mail": {"timestamp": "2026-12-01T10:00:00.000Z", "source": ANN, "messageId": unique(), "destination": [TO],
+                 "headersTruncated": false, "headers": [], "commonHeaders": {"from": [ANN], "to": [TO]}},
+        "receipt": {"timestamp": "2026-12-01T10:00:00.000Z", "processingTimeMillis": 1, "recipients": [TO],
+                    "spamVerdict": {"status": "PASS"}, "virusVerdict": {"status": "FAIL"}, "spfVerdict": {"status": "PASS"},
+                    "dkimVerdict": {"status": "PASS"}, "dmarcVerdict": {"status": "PASS"},
+                    "action": {"type": "SNS", "topicArn": "arn:aws:sns:local:0:t", "encoding": "BASE64"}},
+        "content": aws_smithy_types::base64::encode(raw.as_bytes()),
+    });
+    let sns = serde_json::json!({"Type": "Notification", "MessageId": unique(), "TopicArn": "arn:aws:sns:local:0:t",
+        "Message": ses.to_string(), "Timestamp": "2026-12-01T10:00:00.000Z", "SignatureVersion": "1",
+        "Signature": "x", "SigningCertURL": "https://x", "UnsubscribeURL": "https://x"});
+    let mut record = SqsMessage::default();
+    record.message_id = Some(unique());
+    record.body = Some(sns.to_string());
+    let state = intake_email::State {
+        orchestrator: o.clone(),
+        s3: env.clients.s3.clone(),
+        mailer: switchyard_aws::mailer::Mailer::new(env.clients.ses.clone()),
+        inbound_domain: "in.example.com".into(),
+        attachments_bucket: Some(bucket.clone()),
+    };
+    // WHEN the intake handles it
+    let routed = match intake_email::handle_record(&state, &record).await? {
+        intake_email::RecordOutcome::Routed(r) => r,
+        other => anyhow::bail!("not routed: {other:?}"),
+    };
+    // THEN the instruction is routed, but nothing was stored or handed to the job, and the
+    // reply will say why
+    let command = env.store().get_command(&routed.session, routed.seq).await?.expect("command");
+    assert!(command.attachments.is_empty(), "{:?}", command.attachments);
+    let stored = env.clients.s3.list_objects_v2().bucket(&bucket).send().await?;
+    assert!(stored.contents().is_empty(), "{:?}", stored.contents());
+    let notes = command.reply.map(|r| r.attachments).unwrap_or_default();
+    assert!(notes.iter().any(|n| n.refused.as_deref().is_some_and(|w| w.contains("virus"))), "{notes:?}");
+    Ok(())
+}

@@ -149,7 +149,14 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
         info!(cuts = ?parsed.parsed.cuts, "no new text told apart: the whole top part is the instruction");
     }
     if !parsed.parsed.attachments.is_empty() {
-        store_attachments(state, &raw, &mut parsed.inbound).await?;
+        // SES scanned the message: with a virus found, no attachment reaches a job (the
+        // instruction itself is text and still runs; the reply says what was withheld).
+        let infected = ses.receipt.virus_verdict.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("FAIL"));
+        if infected {
+            warn!(sender = %parsed.inbound.sender, "SES virus verdict FAIL: attachments withheld");
+            switchyard_aws::metrics::count("InfectedEmails");
+        }
+        store_attachments(state, &raw, &mut parsed.inbound, infected).await?;
     }
     match state.orchestrator.route(&parsed.inbound).await {
         Ok(o) => {
@@ -213,7 +220,12 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
 /// (S3, under the client's prefix) and notes the rest with their reason. Nothing is stored
 /// for an unknown project or an unauthorised sender: routing refuses those anyway, and an
 /// attacker's files never reach the bucket.
-async fn store_attachments(state: &State, raw: &[u8], inbound: &mut Inbound) -> Result<(), IntakeError> {
+async fn store_attachments(
+    state: &State,
+    raw: &[u8],
+    inbound: &mut Inbound,
+    infected: bool,
+) -> Result<(), IntakeError> {
     let project = match state.orchestrator.get_project(&inbound.client, &inbound.project).await {
         Ok(Some(p)) => p,
         Ok(None) => return Ok(()),
@@ -235,6 +247,9 @@ async fn store_attachments(state: &State, raw: &[u8], inbound: &mut Inbound) -> 
         let size = part.bytes.len() as u64;
         let accepted = inbound.attachments.len();
         let refused = match &state.attachments_bucket {
+            _ if infected => {
+                Some("the mail service found a virus in this email; no attachment was passed on".to_string())
+            }
             None => Some("attachments are not enabled on this deployment".to_string()),
             Some(_) => attachments::judge(&project.attachments, &name, &content_type, &part.bytes, accepted),
         };
