@@ -397,3 +397,32 @@ fn make_deploy_acknowledges_every_capability_the_template_needs() {
         assert!(missing.is_empty(), "{what} does not acknowledge {missing:?} (InsufficientCapabilities on AWS)");
     }
 }
+
+/// A metric-math sum of per-function series is missing (not 0) wherever one series has no
+/// data point, and an idle function publishes none
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html>,
+/// FILL): every series an alarm's expression adds up must be wrapped in `FILL(id, …)`, or
+/// the alarm stays silent while one function errs and another is idle.
+#[test]
+fn alarm_sums_fill_every_series() {
+    let t = template();
+    for (name, alarm) in of_type(&t, "AWS::CloudWatch::Alarm") {
+        let metrics = list(&alarm["Properties"]["Metrics"]);
+        let Some(expr) = metrics.iter().find_map(|m| m["Expression"].as_str()) else { continue };
+        for m in metrics.iter().filter(|m| !m["MetricStat"].is_null()) {
+            let id = text(&m["Id"]);
+            assert!(expr.contains(&format!("FILL({id},")), "{name}: {id} is summed without FILL in {expr:?}");
+        }
+    }
+}
+
+/// The worker's start-up calls (`sts:AssumeRole` of its scoped role, `ssm:GetParameter` of
+/// project secrets) need their endpoints in private subnets: the deploy parameter says so.
+#[test]
+fn private_subnets_are_told_every_endpoint_the_worker_calls() {
+    let t = template();
+    let help = text(&t["Parameters"]["AssignPublicIp"]["Description"]);
+    for service in ["SQS", "DynamoDB", "ECR", "S3", "CloudWatch Logs", "STS", "SSM"] {
+        assert!(help.contains(service), "AssignPublicIp does not name {service}: {help}");
+    }
+}
