@@ -388,3 +388,24 @@ async fn the_responder_trusts_nothing_a_worker_wrote_that_it_can_check() -> anyh
     assert_eq!(sent.into_inner()?, vec!["bob@example.com".to_string()]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_reaper_never_deletes_a_queue_set_its_item_records_but_no_index_shows() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let o = env.orchestrator();
+    // GIVEN a queue set recorded on a container item that has no status yet (a router
+    // records the set before it claims the launch): the sparse status index holds no such
+    // item, so the reaper's snapshot of all containers does not show it (as an index that
+    // lags the table would not either)
+    let id = ContainerId::new("acme", "site", "early@example.com");
+    let urls = env.queues().ensure_queue_set(&id, 1).await?;
+    env.store().record_queue_set(&id, 1, &urls).await?;
+    assert!(env.store().all_containers().await?.iter().all(|c| c.container_id != id), "the index shows it");
+    // WHEN the reaper runs with orphan age 0
+    let settings = ReaperSettings { orphan_age: Duration::ZERO, ..ReaperSettings::default() };
+    let report = o.reap(&settings).await?;
+    // THEN the set is kept: the item itself, read consistently, records it
+    assert!(report.orphans_deleted.is_empty(), "{report:?}");
+    assert!(env.queue_urls().await?.contains(&urls.in_url));
+    Ok(())
+}

@@ -357,13 +357,37 @@ impl Orchestrator {
                 continue;
             }
             let age = self.queues.age(&url).await?;
-            if age >= s.orphan_age {
+            if age >= s.orphan_age && self.unrecorded(&url).await? {
                 self.queues.delete_queue(&url).await?;
                 info!(queue = %url, "orphaned queue deleted");
                 deleted.push(url);
             }
         }
         Ok(deleted)
+    }
+}
+
+impl Orchestrator {
+    /// Whether the queue at `url` is truly recorded by no container, read from the
+    /// container item itself with a consistent read: the snapshot of all containers comes
+    /// from eventually consistent, sparse index queries (an item whose queue set was recorded
+    /// before any status is in none of them), and deleting a live set strands its container.
+    /// The queue's own name says which container and generation it belongs to: it is an
+    /// orphan only when that container's item does not exist or records a newer generation.
+    async fn unrecorded(&self, url: &str) -> Result<bool, RouteError> {
+        let name = url.rsplit('/').next().unwrap_or("");
+        let prefix = self.queues.prefix();
+        let (Some(raw), Some(generation)) = (
+            switchyard_core::ids::queue_container_of(prefix, name),
+            name.strip_suffix(".fifo").and_then(|n| n.rsplit_once("-g")).and_then(|(_, g)| g.parse::<u32>().ok()),
+        ) else {
+            return Ok(false);
+        };
+        let Ok(id) = ContainerId::parse(raw) else { return Ok(false) };
+        Ok(match self.store.get_container(&id).await? {
+            None => true,
+            Some(item) => item.generation > generation,
+        })
     }
 }
 
