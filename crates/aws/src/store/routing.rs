@@ -124,6 +124,7 @@ impl Store {
     }
 
     async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Item>, AwsError> {
+        const MAX_BATCH_GET_ROUNDS: u32 = 8;
         let mut ka = KeysAndAttributes::builder().consistent_read(true);
         let mut seen = std::collections::HashSet::new();
         for (pk, sk) in keys {
@@ -135,7 +136,18 @@ impl Store {
             Some(ka.build().map_err(|e| AwsError::InvalidRequest { what: "batch get keys", source: Box::new(e) })?);
         let mut out = Vec::new();
         let mut backoff = 10;
+        let mut rounds = 0;
         while let Some(req) = request.take() {
+            // Unprocessed keys mean the table is throttling: a few backed-off rounds
+            // (10 ms … 500 ms, ~1.5 s in all), then the caller's retry decides, not an
+            // unbounded loop inside a request with a deadline.
+            rounds += 1;
+            if rounds > MAX_BATCH_GET_ROUNDS {
+                return Err(AwsError::Throttled {
+                    service: "dynamodb",
+                    source: format!("BatchGetItem left keys unprocessed after {MAX_BATCH_GET_ROUNDS} rounds").into(),
+                });
+            }
             let resp = self
                 .client
                 .batch_get_item()
