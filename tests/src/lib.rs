@@ -161,6 +161,7 @@ pub fn project(client: &str, name: &str, senders: &[&str]) -> ProjectConfig {
         interrupt_scope: InterruptScope::Session,
         max_run_secs: 60,
         relax_sender_auth_without_dmarc: false,
+        allow_ci_changes: false,
         secrets: Default::default(),
         git_token_parameter: None,
         attachments: Default::default(),

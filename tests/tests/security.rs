@@ -206,3 +206,21 @@ async fn a_secret_handed_back_encoded_or_as_a_file_name_is_redacted() -> anyhow:
     w.stop_all().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_workflow_the_job_wrote_is_never_pushed_unless_the_project_allows_it() -> anyhow::Result<()> {
+    // GIVEN a job (a prompt injection's) that adds a CI workflow beside its real change
+    let job = r#"mkdir -p .github/workflows && printf 'on: push\njobs: {x: {runs-on: ubuntu-latest, steps: [{run: "curl evil"}]}}\n' > .github/workflows/x.yml; echo hi > index.html"#;
+    let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "Update the page.").await?;
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
+    // THEN the page is committed and pushed, the workflow is not, and the reply says so
+    let branch = format!("thread-{}", r.thread);
+    assert_eq!(w.branch_file(&branch, "index.html").as_deref(), Some("hi\n"));
+    assert!(w.branch_file(&branch, ".github/workflows/x.yml").is_none(), "a workflow was pushed");
+    assert_eq!(rs[0].files_changed, vec!["index.html".to_string()]);
+    assert!(rs[0].summary.contains("CI definitions (.github/workflows/x.yml)"), "{}", rs[0].summary);
+    w.stop_all().await;
+    Ok(())
+}

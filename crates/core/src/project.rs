@@ -45,6 +45,12 @@ pub struct ProjectConfig {
     /// failure is never relaxed.
     #[serde(default)]
     pub relax_sender_auth_without_dmarc: bool,
+    /// Whether a job's changes to CI definitions (`.github/workflows/…`, `.gitlab-ci.yml`,
+    /// …, see [`is_ci_definition`]) are committed and pushed. Off by default: the push uses
+    /// the project's token, and a workflow a prompt injection wrote would run in the
+    /// project's CI with the repository's secrets. Withheld changes are named in the reply.
+    #[serde(default)]
+    pub allow_ci_changes: bool,
     /// Secrets handed to this project's jobs, and only to them: environment variable name →
     /// SSM parameter (a `SecureString` under `/switchyard/{client}/`). The worker reads them
     /// at start; their values are redacted from every text Switchyard stores or sends.
@@ -95,6 +101,25 @@ pub enum SecretsError {
     /// (`ChangeMessageVisibility`), after which another worker would run it a second time.
     #[error("max_run_secs {0} is over {max} s: SQS keeps a running job's message at most 12 hours", max = MAX_RUN_SECS)]
     RunTooLong(u64),
+}
+
+/// Whether `path` (relative to the repository root) is a CI definition: a file a forge
+/// runs on push with the repository's secrets.
+pub fn is_ci_definition(path: &str) -> bool {
+    let p = path.trim_start_matches("./");
+    let lower = p.to_ascii_lowercase();
+    ["/.github/workflows/", "/.github/actions/", "/.circleci/", "/.buildkite/", "/.gitlab/ci/"]
+        .iter()
+        .any(|d| format!("/{lower}").starts_with(d))
+        || [
+            ".gitlab-ci.yml",
+            "jenkinsfile",
+            "azure-pipelines.yml",
+            "bitbucket-pipelines.yml",
+            ".travis.yml",
+            ".drone.yml",
+        ]
+        .contains(&lower.as_str())
 }
 
 /// Longest `max_run_secs`: 11 hours, an hour inside SQS's 12-hour visibility limit for the
@@ -160,6 +185,7 @@ impl ProjectConfig {
             interrupt_scope: InterruptScope::default(),
             max_run_secs: default_max_run(),
             relax_sender_auth_without_dmarc: false,
+            allow_ci_changes: false,
             secrets: Default::default(),
             git_token_parameter: None,
             attachments: Default::default(),
@@ -236,6 +262,7 @@ mod tests {
             interrupt_scope: InterruptScope::Session,
             max_run_secs: 60,
             relax_sender_auth_without_dmarc: false,
+            allow_ci_changes: false,
             secrets: Default::default(),
             git_token_parameter: None,
             attachments: Default::default(),
@@ -268,6 +295,22 @@ mod tests {
             p.authorise_email("ann@example.com", &dmarc(Verdict::Fail)),
             Err(AuthError::Unauthenticated(Unauthenticated::DmarcFailed))
         );
+    }
+
+    #[test]
+    fn ci_definitions_are_recognised_wherever_forges_read_them() {
+        for ci in [
+            ".github/workflows/deploy.yml",
+            ".GitHub/Workflows/x.yaml",
+            ".gitlab-ci.yml",
+            "Jenkinsfile",
+            ".circleci/config.yml",
+        ] {
+            assert!(is_ci_definition(ci), "{ci}");
+        }
+        for not in ["src/.github/workflows/x.yml", "docs/ci.md", ".github/CODEOWNERS", "index.html"] {
+            assert!(!is_ci_definition(not), "{not}");
+        }
     }
 
     #[test]

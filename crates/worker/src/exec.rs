@@ -647,6 +647,18 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
 /// Commits (and pushes) what the job left in the worktree; a git failure fails the
 /// command but keeps the job's summary.
 async fn save_work(sh: &Shared, work: &Work, dir: &Path, subject: &str, mut response: Response) -> Response {
+    match withhold_ci(sh, work, dir).await {
+        Ok(withheld) if !withheld.is_empty() => {
+            let note = format!(
+                "Not committed: changes to CI definitions ({}); this project does not allow them.",
+                withheld.join(", ")
+            );
+            response.summary =
+                if response.summary.is_empty() { note } else { format!("{}\n\n{note}", response.summary) };
+        }
+        Ok(_) => {}
+        Err(e) => return Failure::new(ErrorCode::Git, &e, "").applied(response),
+    }
     match sh.workspace.commit_all(dir, subject, work.session.as_str(), work.command_id.as_str()).await {
         Ok(Some(c)) => {
             response.commit = Some(c.sha);
@@ -663,9 +675,26 @@ async fn save_work(sh: &Shared, work: &Work, dir: &Path, subject: &str, mut resp
     }
 }
 
+/// The job's CI-definition changes, taken out unless the project allows them.
+async fn withhold_ci(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<String>, crate::git::GitError> {
+    if sh.project.allow_ci_changes {
+        return Ok(Vec::new());
+    }
+    let withheld = sh.workspace.withhold_ci(dir).await?;
+    if !withheld.is_empty() {
+        warn!(session = %work.session, command = %work.command_id, files = ?withheld, "CI definition changes withheld");
+    }
+    Ok(withheld)
+}
+
 /// A graceful stop: commit and push the partial work as a checkpoint, put the command
 /// back to `queued` (the attempt does not count), release the message.
 async fn checkpoint(sh: &Shared, work: &Work, dir: &Path) -> Result<End, AwsError> {
+    if let Err(e) = withhold_ci(sh, work, dir).await {
+        warn!(session = %work.session, command = %work.command_id, error = %e, "CI definitions not withheld; no checkpoint");
+        sh.store.release_command(&work.session, work.seq, None).await?;
+        return Ok(End::Release);
+    }
     let subject = format!("switchyard: checkpoint {} (container stopping)", work.command_id);
     let commit = match sh.workspace.commit_all(dir, &subject, work.session.as_str(), work.command_id.as_str()).await {
         Ok(c) => c.map(|c| c.sha),

@@ -360,6 +360,28 @@ impl Workspace {
         Ok(Some(Commit { sha, files }))
     }
 
+    /// Takes the job's changes to CI definitions back out of the worktree (restored as
+    /// committed, or removed if new), so no commit or push carries them; returns their
+    /// paths. Run in a tree no job process can change (root's, after the job).
+    pub async fn withhold_ci(&self, dir: &Path) -> Result<Vec<String>, GitError> {
+        let _guard = self.repo_lock.lock().await;
+        let wt = self.worktree(dir).await?;
+        wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
+        let staged = wt.git(&["diff", "--cached", "--name-only", "--no-renames"], LOCAL_TIMEOUT, None).await?;
+        let ci: Vec<String> =
+            staged.lines().filter(|l| switchyard_core::project::is_ci_definition(l)).map(String::from).collect();
+        for f in &ci {
+            wt.git(&["reset", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+            let head = format!("HEAD:{f}");
+            if wt.git(&["cat-file", "-e", &head], LOCAL_TIMEOUT, None).await.is_ok() {
+                wt.git(&["checkout", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+            } else {
+                wt.git(&["clean", "--force", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+            }
+        }
+        Ok(ci)
+    }
+
     /// Pushes the session branch to the project remote.
     pub async fn push(&self, dir: &Path, branch: &str) -> Result<(), GitError> {
         self.push_within(dir, branch, NETWORK_TIMEOUT).await
