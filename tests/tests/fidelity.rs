@@ -111,10 +111,13 @@ async fn permanent_ses_errors_and_dead_lettered_responses_are_recorded_not_retri
     let env = TestEnv::new().await?;
     let o = env.orchestrator();
     o.put_project(project("acme", "site", &[ANN])).await?;
-    let r = route_email(&o, &format!("{}@x", unique()), TO, "Hello").await?;
+    // GIVEN an instruction whose reply goes From an identity SES has not verified (SES:
+    // MessageRejected): sent to the project at a domain nobody verified, so the reply address
+    // stored at routing is on it (the responder replies from the stored context only)
+    let domain = format!("{}.unverified.example", unique());
+    let r = route_email(&o, &format!("{}@x", unique()), &format!("acme.site@{domain}"), "Hello").await?;
     let state = responder::State { orchestrator: o.clone(), mailer: Mailer::new(env.clients.ses.clone()) };
-    // GIVEN a reply From an identity SES has not verified (SES: MessageRejected)
-    let from = format!("acme.site+t.{}@{}.unverified.example", r.thread, unique());
+    let from = format!("acme.site+t.{}@{domain}", r.thread);
     let c = container(&env, &r).await?;
     let out_url = c.out_url.clone().expect("out");
     let res = responder::handle_record(&state, &record("m1", &encode(&succeeded(&r, Some(&from))), &out_url)).await?;
