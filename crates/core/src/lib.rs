@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod instruction;
 pub mod messages;
 pub mod metrics;
+pub mod net;
 pub mod plan;
 pub mod policy;
 pub mod project;

@@ -322,9 +322,9 @@ fn webhook_url(key: &ApiKeyItem, url: &str) -> Result<String, Problem> {
     Ok(url.to_string())
 }
 
-/// A host a webhook must not be sent to: loopback, private, link-local (the instance
-/// metadata address among them), unspecified, or `localhost`. Names are checked as written;
-/// a public name that resolves to such an address is not caught here.
+/// A host a webhook must not be sent to: an inside address however written
+/// ([`switchyard_core::net::forbidden_ip`]), or `localhost`. Names are checked as written
+/// here; the sender checks what they resolve to at delivery.
 fn internal_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host == "localhost" || host.ends_with(".localhost") {
@@ -337,24 +337,7 @@ fn internal_host(host: &str) -> bool {
     let last = host.rsplit('.').next().unwrap_or("");
     let numeric = !last.is_empty() && (last.chars().all(|c| c.is_ascii_digit()) || last.starts_with("0x"));
     match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            let [a, b, ..] = ip.octets();
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            let seg = ip.segments();
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
-        }
+        Ok(ip) => switchyard_core::net::forbidden_ip(ip),
         Err(_) => numeric && !host.contains(':'),
     }
 }
