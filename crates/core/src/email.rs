@@ -49,6 +49,10 @@ pub enum EmailError {
     /// No recipient is of the form `{client}.{project}[+t.{thread}]@…`.
     #[error("no recipient names a project (expected client.project@domain)")]
     NoProjectRecipient,
+    /// An automatic message (out-of-office, auto-responder, bounce, read receipt): never an
+    /// instruction, never answered. Says what gave it away.
+    #[error("automatic message ({0}): not an instruction")]
+    AutoReply(&'static str),
 }
 
 /// A recipient address that names a project, possibly with a thread token.
@@ -332,6 +336,79 @@ pub fn mailbox_of_rendered(rendered: &str) -> Option<String> {
     normalise_user(inner.trim()).ok()
 }
 
+/// Subjects auto-responders write (the start of the subject, case-insensitive), in the
+/// languages of the mail we read.
+const AUTO_SUBJECTS: &[&str] = &[
+    "out of office",
+    "out of the office",
+    "automatic reply",
+    "auto reply",
+    "autoreply",
+    "auto-reply",
+    "auto:",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "réponse automatique",
+    "absence du bureau",
+    "respuesta automática",
+    "fuera de la oficina",
+    "risposta automatica",
+    "resposta automática",
+    "automatisch antwoord",
+    "afwezig",
+    "autosvar",
+    "automaattinen vastaus",
+    "odpowiedź automatyczna",
+    "automatická odpověď",
+    "автоответ",
+    "автоматический ответ",
+    "自动回复",
+    "自動回覆",
+    "自動応答",
+    "자동 응답",
+    "otomatik yanıt",
+    "vacation reply",
+    "undeliverable:",
+    "delivery status notification",
+    "mail delivery failed",
+    "returned mail:",
+];
+
+/// Why a message is automatic, if it is: RFC 3834 `Auto-Submitted` other than `no`; the
+/// auto-responder headers (`X-Autoreply`, `X-Autorespond`, `X-Auto-Response-Suppress`);
+/// `Precedence: auto_reply | bulk | junk`; a delivery or read report (`multipart/report`);
+/// or an auto-responder's subject.
+fn automatic(msg: &mail_parser::Message<'_>) -> Option<&'static str> {
+    let header = |name: &str| {
+        msg.headers()
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_text().unwrap_or("").trim().to_ascii_lowercase())
+    };
+    if header("Auto-Submitted").is_some_and(|v| v.split(';').next().unwrap_or("").trim() != "no") {
+        return Some("Auto-Submitted");
+    }
+    if ["X-Autoreply", "X-Autorespond", "X-Autoresponder"].iter().any(|n| header(n).is_some()) {
+        return Some("auto-responder header");
+    }
+    if header("X-Auto-Response-Suppress").is_some() {
+        return Some("X-Auto-Response-Suppress");
+    }
+    if header("Precedence").is_some_and(|v| matches!(v.as_str(), "auto_reply" | "bulk" | "junk")) {
+        return Some("Precedence");
+    }
+    if msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    }) {
+        return Some("delivery or read report");
+    }
+    let subject = msg.subject().unwrap_or("").trim().to_lowercase();
+    if AUTO_SUBJECTS.iter().any(|s| subject.starts_with(s)) {
+        return Some("auto-responder subject");
+    }
+    None
+}
+
 /// Parses a raw RFC 5322 message. Never panics; every failure is an [`EmailError`].
 pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     if raw.len() > MAX_RAW_BYTES {
@@ -344,6 +421,9 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, EmailError> {
     let from_headers = msg.headers().iter().filter(|h| h.name.as_str().eq_ignore_ascii_case("From")).count();
     if from_headers > 1 || msg.from().is_some_and(|a| a.iter().count() > 1) {
         return Err(EmailError::AmbiguousSender);
+    }
+    if let Some(why) = automatic(&msg) {
+        return Err(EmailError::AutoReply(why));
     }
     let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).ok_or(EmailError::NoSender)?;
     // What a lenient parser makes of two glued mailboxes (`<eve@evil.example>

@@ -76,6 +76,7 @@ impl Rejection {
             Self::Email(EmailError::AmbiguousSender) => "ambiguous_sender",
             Self::Email(EmailError::TooLarge { .. } | EmailError::BodyTooLarge { .. }) => "too_large",
             Self::Email(EmailError::NoProjectRecipient) => "no_project_recipient",
+            Self::Email(EmailError::AutoReply(_)) => "auto_reply",
             Self::Invalid(_) | Self::Secrets(_) => "invalid_name",
             Self::UnknownProject { .. } => "unknown_project",
             Self::SenderNotAllowed(_) => "sender_not_allowed",

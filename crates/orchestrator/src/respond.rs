@@ -137,6 +137,15 @@ pub fn reply_bodies(r: &Response, branch: &str) -> (String, String) {
     (text, html)
 }
 
+/// Every mail Switchyard sends says it is automatic (RFC 3834 `Auto-Submitted:
+/// auto-replied`) and asks Exchange/Outlook not to answer it (`X-Auto-Response-Suppress:
+/// All`): an out-of-office reply to our acknowledgement must not come back as an
+/// instruction.
+fn ours(b: MessageBuilder<'_>) -> MessageBuilder<'_> {
+    use mail_builder::headers::raw::Raw;
+    b.header("Auto-Submitted", Raw::new("auto-replied")).header("X-Auto-Response-Suppress", Raw::new("All"))
+}
+
 /// `Re: subject` (once), for any reply.
 fn re_subject(subject: &str) -> String {
     let base = if subject.trim().is_empty() { "Your request" } else { subject.trim() };
@@ -216,7 +225,7 @@ impl Orchestrator {
         let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
         let message_id = format!("{}.{}@{domain}", r.command_id.as_str().to_ascii_lowercase(), r.outcome.as_str());
         let (text, html) = reply_bodies(r, &thread.branch());
-        let mut builder = MessageBuilder::new()
+        let mut builder = ours(MessageBuilder::new())
             .from(("Switchyard", from))
             .to(r.reply.to.as_str())
             .reply_to(from)
@@ -352,7 +361,7 @@ impl Orchestrator {
         let thread = o.session.thread();
         let domain = from.rsplit_once('@').map_or("switchyard.local", |(_, d)| d);
         let message_id = format!("{}.ack@{domain}", o.command_id.as_str().to_ascii_lowercase());
-        let mut builder = MessageBuilder::new()
+        let mut builder = ours(MessageBuilder::new())
             .from(("Switchyard", from))
             .to(reply.to.as_str())
             .reply_to(from)
@@ -463,7 +472,7 @@ impl Orchestrator {
             rejection.code()
         );
         let subject = re_subject(&inbound.subject);
-        let mut builder = MessageBuilder::new()
+        let mut builder = ours(MessageBuilder::new())
             .from(("Switchyard", from.as_str()))
             .to(inbound.sender.as_str())
             .subject(subject)

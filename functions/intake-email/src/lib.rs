@@ -143,7 +143,13 @@ pub async fn handle_record(state: &State, record: &SqsMessage) -> Result<RecordO
     };
     let mut parsed = match inbound_from_ses(&raw, &envelope) {
         Ok(p) => p,
-        Err(e) => return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false }),
+        Err(e) => {
+            if matches!(e, switchyard_core::email::EmailError::AutoReply(_)) {
+                // Out-of-office replies and bounces: routed nowhere, answered never, counted.
+                switchyard_aws::metrics::count("AutoReplies");
+            }
+            return Ok(RecordOutcome::Rejected { rejection: Rejection::Email(e), replied: false });
+        }
     };
     if parsed.inbound.instruction_fallback {
         info!(cuts = ?parsed.parsed.cuts, "no new text told apart: the whole top part is the instruction");
