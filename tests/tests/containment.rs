@@ -21,10 +21,12 @@ fn root() -> bool {
     root
 }
 
-/// Whether `pid` is a live process (a zombie waiting for its reaper is not).
+/// Whether `pid` is a live process: a zombie waiting for its reaper is not, unless it has
+/// other threads (its main thread exited while they run).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-        s.lines().find_map(|l| l.strip_prefix("State:")).is_some_and(|st| !st.trim_start().starts_with(['Z', 'X']))
+        let field = |n: &str| s.lines().find_map(|l| l.strip_prefix(n)).map(str::trim).unwrap_or("").to_string();
+        !field("State:").starts_with(['Z', 'X']) || field("Threads:").parse::<u32>().unwrap_or(1) > 1
     })
 }
 
@@ -74,6 +76,35 @@ async fn a_job_cannot_read_another_sessions_worktree() -> anyhow::Result<()> {
     // THEN it read nothing: the other worktree is root's (taken back after its job) and `0700`
     let stolen = std::fs::read_to_string(w.marks.join(format!("stolen-{}", thief.command_id)))?;
     assert!(stolen.is_empty(), "a job read another session's worktree: {stolen:?}");
+    w.stop_all().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_process_whose_main_thread_exited_does_not_outlive_the_job() -> anyhow::Result<()> {
+    if !root() || !std::path::Path::new("/usr/bin/python3").exists() || std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: needs root, /usr/bin/python3 and x86_64 (SYS_exit = 60)");
+        return Ok(());
+    }
+    // GIVEN a job that leaves a detached process whose main thread exits (SYS_exit, not
+    // exit_group) while another thread runs on: /proc shows it as a zombie, and it is not
+    let job = r#"setsid /usr/bin/python3 -c '
+import ctypes, os, threading, time
+def spin():
+    while True:
+        time.sleep(0.05)
+threading.Thread(target=spin).start()
+open("$MARKS/zombie-" + os.environ["SWITCHYARD_COMMAND_ID"], "w").write(str(os.getpid()))
+ctypes.CDLL(None).syscall(60, 0)
+' </dev/null >/dev/null 2>&1 &
+        while [ ! -s "$MARKS/zombie-$SWITCHYARD_COMMAND_ID" ]; do sleep 0.05; done; echo left one behind"#;
+    let mut w = world(job, InterruptScope::Session, 600).await?;
+    let r = w.send(ANN, TO, &format!("{}@x", unique()), "Do it.").await?;
+    let rs = w.responses(&r, 1).await?;
+    assert_eq!(rs[0].outcome, Outcome::Succeeded, "{:?}", rs[0]);
+    // THEN it is gone, every thread of it
+    let pid: i32 = std::fs::read_to_string(w.marks.join(format!("zombie-{}", r.command_id)))?.trim().parse()?;
+    assert!(!alive(pid), "the job's process {pid} (main thread exited) outlived it");
     w.stop_all().await;
     Ok(())
 }

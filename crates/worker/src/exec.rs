@@ -295,6 +295,7 @@ async fn run_command(
             // The tree may have been handed over before the failure: back to root first.
             if let Err(e) = reclaim(sh, who, work).await {
                 warn!(session = %work.session, command = %work.command_id, error = %e, "job trees not taken back");
+                lease.retire();
             }
             return finish(sh, work, f.applied(response)).await;
         }
@@ -325,6 +326,21 @@ async fn run_command(
                     warn!(session = %work.session, error = %e, "conversation not forgotten");
                 }
                 resume = None;
+                // The first run's processes end, and its trees come back to root, before the
+                // worktree is handed over again (a hook could have left a process behind).
+                let again = match reclaim(sh, who, work).await {
+                    Ok(()) => give_blocking(who, &dir).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = again {
+                    lease.retire();
+                    let f = Failure::new(
+                        ErrorCode::Spawn,
+                        &e,
+                        "the job's processes could not be stopped; its work was not saved",
+                    );
+                    return finish(sh, work, f.applied(response)).await;
+                }
             }
             other => break other,
         }
@@ -334,6 +350,7 @@ async fn run_command(
     // in them (commit, push, the next command's attachments). If that fails, nothing of
     // the job is saved: a process of the job could still change what root reads.
     if let Err(e) = reclaim(sh, who, work).await {
+        lease.retire();
         let f = Failure::new(ErrorCode::Spawn, &e, "the job's processes could not be stopped; its work was not saved");
         return finish(sh, work, f.applied(response)).await;
     }
@@ -437,6 +454,7 @@ async fn run_job(
         let (state, who) = (state.clone(), who.clone());
         tokio::task::spawn_blocking(move || {
             crate::coding::make_state_parent(&state)?;
+            crate::identity::take_back_orphan(&state)?;
             std::fs::create_dir_all(&state)?;
             who.give(&state)
         })
@@ -555,6 +573,14 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
         .prepare(work.session.as_str(), &work.branch)
         .await
         .map_err(|e| Failure::new(ErrorCode::Git, &e, "could not prepare the session's git worktree"))?;
+    // A worker that died mid-job may have left the tree with its job user.
+    let orphan = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || crate::identity::take_back_orphan(&dir))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    orphan.map_err(|e| Failure::new(ErrorCode::Spawn, &e, "the session's worktree is still in use by a job"))?;
     let attachments = place_attachments(sh, work, &dir).await.map_err(|e| {
         Failure::new(ErrorCode::Attachments, &e, "the email's attachments could not be given to the job")
     })?;
@@ -574,6 +600,12 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
         return Err(Failure::new(ErrorCode::Spawn, &e, "the worktree could not be handed to the job user"));
     }
     Ok((dir, file, attachments))
+}
+
+/// Gives `path` to the job user, off the runtime.
+async fn give_blocking(who: &JobIdentity, path: &Path) -> std::io::Result<()> {
+    let (who, path) = (who.clone(), path.to_path_buf());
+    tokio::task::spawn_blocking(move || who.give(&path)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Ends the job for good and takes its trees back: every process of the slot's uid killed
@@ -605,20 +637,7 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
         return Ok(Vec::new());
     }
     let rel = Path::new(".switchyard").join("attachments").join(work.command_id.as_str());
-    // The worker writes here as root: a job may have left `.switchyard` or `attachments` as a
-    // link to somewhere else. Each level must be a real directory.
-    let mut level = dir.to_path_buf();
-    for part in rel.iter() {
-        level.push(part);
-        match tokio::fs::symlink_metadata(&level).await {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                tokio::fs::remove_file(&level).await.map_err(|e| e.to_string())?;
-                tokio::fs::create_dir(&level).await.map_err(|e| e.to_string())?;
-            }
-            Err(_) => tokio::fs::create_dir(&level).await.map_err(|e| e.to_string())?,
-        }
-    }
+    let mut files = Vec::new();
     let mut placed = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for a in &work.attachments {
@@ -628,19 +647,19 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
             format!("s3://{}/{}: {}", a.bucket, a.key, aws_smithy_types::error::display::DisplayErrorContext(&e))
         })?;
         let bytes = object.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
-        // A retried command finds the files of its first try, which its job may have swapped
-        // for links: remove whatever is there and create the file anew (O_EXCL never follows
-        // a link).
-        let path = dir.join(&rel).join(&name);
-        match tokio::fs::remove_file(&path).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.to_string()),
-            _ => {}
-        }
-        let mut file =
-            tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await.map_err(|e| e.to_string())?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await.map_err(|e| e.to_string())?;
         placed.push(rel.join(&name).to_string_lossy().into_owned());
+        files.push((name, bytes.to_vec()));
     }
+    // Written as root into the job's worktree: through directory descriptors, each level a
+    // real directory, each file new, no link ever followed (`crate::tree`) — a job may have
+    // left links there, and another uid's process could swap them during the write.
+    let (top, command) = (dir.to_path_buf(), work.command_id.to_string());
+    tokio::task::spawn_blocking(move || {
+        crate::tree::write_files(&top, &[".switchyard", "attachments", command.as_str()], &files)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     Ok(placed)
 }
 

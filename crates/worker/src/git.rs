@@ -315,10 +315,14 @@ impl Workspace {
             git(&repo, &["worktree", "add", "--quiet", "--no-track", "-b", branch, &dir_s, &base]).await?;
         }
         // Jobs enter their own session's worktree (`0700`, theirs for the job); they may
-        // not list the others.
-        if let Some(parent) = dir.parent() {
+        // not list the others. A new worktree is closed at once (attachments are placed in
+        // it before it is handed over).
+        {
             use std::os::unix::fs::PermissionsExt;
-            tokio::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711)).await?;
+            tokio::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).await?;
+            if let Some(parent) = dir.parent() {
+                tokio::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711)).await?;
+            }
         }
         Ok(dir)
     }
@@ -335,8 +339,10 @@ impl Workspace {
         let _guard = self.repo_lock.lock().await;
         let wt = self.worktree(dir).await?;
         wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
-        let staged = wt.git(&["diff", "--cached", "--name-only"], LOCAL_TIMEOUT, None).await?;
-        let mut files: Vec<String> = staged.lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        // NUL-separated: without `-z` git C-quotes names with unusual bytes (`"a\303\251"`),
+        // which then match no path and no rule.
+        let staged = wt.git(&["diff", "--cached", "--name-only", "-z"], LOCAL_TIMEOUT, None).await?;
+        let mut files: Vec<String> = staged.split('\0').filter(|l| !l.is_empty()).map(String::from).collect();
         // git runs as the worker and reads what the job user may not: a file hard-linked into
         // the worktree (git itself never makes one) is left out of the commit.
         let mut linked = Vec::new();
@@ -367,9 +373,9 @@ impl Workspace {
         let _guard = self.repo_lock.lock().await;
         let wt = self.worktree(dir).await?;
         wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
-        let staged = wt.git(&["diff", "--cached", "--name-only", "--no-renames"], LOCAL_TIMEOUT, None).await?;
+        let staged = wt.git(&["diff", "--cached", "--name-only", "--no-renames", "-z"], LOCAL_TIMEOUT, None).await?;
         let ci: Vec<String> =
-            staged.lines().filter(|l| switchyard_core::project::is_ci_definition(l)).map(String::from).collect();
+            staged.split('\0').filter(|l| switchyard_core::project::is_ci_definition(l)).map(String::from).collect();
         for f in &ci {
             wt.git(&["reset", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
             let head = format!("HEAD:{f}");

@@ -82,13 +82,20 @@ pub struct JobUsers {
 #[derive(Debug)]
 pub struct Lease {
     identity: JobIdentity,
-    _lock: Option<std::fs::File>,
+    lock: Option<std::fs::File>,
 }
 
 impl Lease {
     /// Who the job runs as.
     pub fn identity(&self) -> &JobIdentity {
         &self.identity
+    }
+
+    /// Keeps the uid leased until the worker exits: its processes could not all be killed,
+    /// so no other job may ever run as it.
+    pub fn retire(self) {
+        warn!(uid = ?self.identity.ids.map(|(u, _)| u.as_raw()), "job user retired: its processes survived");
+        std::mem::forget(self.lock);
     }
 }
 
@@ -130,6 +137,14 @@ impl JobUsers {
         if pool.is_empty() {
             return refuse(format!("no job user {base}-0 exists"));
         }
+        if !Path::new(PRLIMIT).is_file() {
+            return refuse(format!("{PRLIMIT} (util-linux) is missing: jobs would run without limits"));
+        }
+        let nnp = std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["NoNewPrivs:", "1"]));
+        if !nnp {
+            return refuse("no_new_privs is not set on the worker".into());
+        }
         let uids: HashSet<u32> = pool.iter().filter_map(|(_, s)| s.ids.map(|(u, _)| u.as_raw())).collect();
         if uids.len() != pool.len() {
             return refuse("two job users share a uid".into());
@@ -160,7 +175,7 @@ impl JobUsers {
     pub async fn lease(&self) -> std::io::Result<Lease> {
         if let [(_, own)] = self.pool.as_slice() {
             if own.ids.is_none() {
-                return Ok(Lease { identity: own.clone(), _lock: None });
+                return Ok(Lease { identity: own.clone(), lock: None });
             }
         }
         let started = Instant::now();
@@ -169,7 +184,14 @@ impl JobUsers {
                 let path = Path::new(LEASE_DIR).join(format!("{name}.lock"));
                 let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
                 if file.try_lock().is_ok() {
-                    return Ok(Lease { identity: identity.clone(), _lock: Some(file) });
+                    // A worker that died mid-job may have left processes of this uid: none
+                    // may meet the next job. (Processes that survive are retired with it.)
+                    let lease = Lease { identity: identity.clone(), lock: Some(file) };
+                    let who = identity.clone();
+                    match tokio::task::spawn_blocking(move || who.end_job()).await {
+                        Ok(Ok(_)) => return Ok(lease),
+                        _ => lease.retire(),
+                    }
                 }
             }
             if started.elapsed() > LEASE_WAIT {
@@ -224,11 +246,7 @@ impl JobIdentity {
     /// handed over by the next command.
     pub fn give(&self, path: &Path) -> std::io::Result<()> {
         let Some((uid, gid)) = self.ids else { return Ok(()) };
-        hand_over(path, uid.as_raw(), gid.as_raw())?;
-        if std::fs::symlink_metadata(path)?.is_dir() {
-            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        }
-        Ok(())
+        crate::tree::hand_over(path, uid.as_raw(), gid.as_raw(), crate::tree::Hand::Give)
     }
 
     /// Takes `path` back to root after the job, once [`end_job`](Self::end_job) has killed
@@ -238,15 +256,7 @@ impl JobIdentity {
         if self.ids.is_none() {
             return Ok(());
         }
-        let top = std::fs::symlink_metadata(path)?;
-        if top.file_type().is_symlink() {
-            return Err(std::io::Error::other(format!("{} was replaced by a link", path.display())));
-        }
-        std::os::unix::fs::lchown(path, Some(0), Some(0))?;
-        if top.is_dir() {
-            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        }
-        hand_over(path, 0, 0)
+        crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
     }
 
     /// Kills every process of the slot's uid, again and again until none remains (a
@@ -256,10 +266,14 @@ impl JobIdentity {
     /// development flag) there is nothing to kill by uid: the job runner's process-group
     /// kill is all there is.
     pub fn end_job(&self) -> std::io::Result<usize> {
-        let Some((uid, _)) = self.ids else { return Ok(0) };
+        let Some((uid, gid)) = self.ids else { return Ok(0) };
         let started = Instant::now();
         let mut killed = HashSet::new();
         loop {
+            // First as the uid itself: `kill(-1, SIGKILL)` reaches every process that uid may
+            // signal (all of its own), enumerated by the kernel, not by our scan; then the
+            // scan, which also finds what that could not (a process that changed its uid).
+            kill_all_as(uid, gid);
             let alive = processes_of(uid.as_raw())?;
             if alive.is_empty() {
                 if !killed.is_empty() {
@@ -285,27 +299,48 @@ impl JobIdentity {
     }
 }
 
-/// `lchown` of every entry under `path` (itself included), never following a link, never
-/// descending into one; regular files with more than one hard link are skipped.
-fn hand_over(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p)?;
-        if planted_link(&meta) {
-            warn!(path = %p.display(), "a hard-linked file in a worktree is not handed over");
-            continue;
-        }
-        std::os::unix::fs::lchown(&p, Some(uid), Some(gid))?;
-        if meta.is_dir() {
-            for e in std::fs::read_dir(&p)? {
-                stack.push(e?.path());
-            }
-        }
+/// Takes a tree back to root that a worker which died mid-job left with a job user (its
+/// uid is in the tree's owner): only when no process of that uid is alive, else an error —
+/// root must not work in a tree a live process can change.
+pub fn take_back_orphan(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.uid(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if owner == 0 || owner == Uid::effective().as_raw() {
+        return Ok(());
     }
-    Ok(())
+    if !processes_of(owner)?.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "{} belongs to uid {owner}, which still runs processes",
+            path.display()
+        )));
+    }
+    warn!(path = %path.display(), uid = owner, "a tree left with a job user is taken back");
+    crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
 }
 
-/// The live (not zombie) processes whose real, effective, saved or filesystem uid is `uid`.
+/// `kill -9 -1` run as `uid` by the shell's builtin: the kernel signals every process of
+/// that uid but the shell itself (no binary beyond `/bin/sh` is needed in the image).
+fn kill_all_as(uid: Uid, gid: Gid) {
+    use std::os::unix::process::CommandExt;
+    let _ = std::process::Command::new("/bin/sh")
+        .args(["-c", "kill -9 -1 2>/dev/null"])
+        .env_clear()
+        .current_dir("/")
+        .uid(uid.as_raw())
+        .gid(gid.as_raw())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// The live processes whose real, effective, saved or filesystem uid is `uid`. A zombie is
+/// dead only when it has no other thread: a process whose main thread exited while others
+/// run shows `State: Z` and is very much alive.
 fn processes_of(uid: u32) -> std::io::Result<Vec<i32>> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc")? {
@@ -314,7 +349,8 @@ fn processes_of(uid: u32) -> std::io::Result<Vec<i32>> {
         // Gone between the listing and the read: not alive.
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
         let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
-        if field("State:").starts_with(['Z', 'X']) {
+        let threads: u32 = field("Threads:").parse().unwrap_or(1);
+        if field("State:").starts_with(['Z', 'X']) && threads <= 1 {
             continue;
         }
         if field("Uid:").split_whitespace().any(|u| u.parse::<u32>() == Ok(uid)) {
@@ -458,9 +494,10 @@ mod tests {
         assert_eq!(std::fs::metadata(tree.join("src/page.html")).unwrap().uid(), 65534);
         assert_eq!(std::fs::metadata(&secret).unwrap().uid(), 0);
         assert_eq!(std::fs::metadata(&tree).unwrap().mode() & 0o777, 0o700);
-        // AND taken back, it is root's again
+        // AND taken back, everything is root's again, the hard link included
         job.take_back(&tree).unwrap();
         assert_eq!(std::fs::metadata(tree.join("src/page.html")).unwrap().uid(), 0);
+        assert_eq!(std::fs::symlink_metadata(tree.join("loot")).unwrap().uid(), 0);
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -6,7 +6,9 @@
 //! - [`agent`]: the receive loop (slots, control messages, idle stop, shutdown).
 //! - [`exec`]: one command's life (job, commit, outcome, response, delete).
 //! - [`job`]: the job process (process group, bounded output, interrupt, time limit).
-//! - [`identity`]: the unprivileged user and allow-listed environment of jobs.
+//! - [`identity`]: the job users (a uid leased per job), their environment, the kill of a
+//!   finished job's processes, trees handed over and taken back.
+//! - [`tree`]: root's file operations in job-written trees, through descriptors, no link followed.
 //! - [`git`]: the clone and the per-session worktrees.
 //! - [`local`]: the local launcher (worker processes instead of ECS tasks).
 
@@ -18,6 +20,7 @@ pub mod git;
 pub mod identity;
 pub mod job;
 pub mod local;
+pub mod tree;
 
 use std::time::Duration;
 
