@@ -9,7 +9,10 @@
 //! action of its single form (`SendMessageBatch` → `sqs:SendMessage`), a transaction needs
 //! the action of every item kind it holds (`TransactWriteItems` → `dynamodb:UpdateItem`, …,
 //! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html>),
-//! and SES v2 `SendEmail` with raw content is `ses:SendEmail`.
+//! SES v2 `SendEmail` with raw content is authorised as `ses:SendRawEmail` (the error SES
+//! returns names that action), `RunTask` with tags needs `ecs:TagResource` as well
+//! (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html>)
+//! and passes the task's roles (`iam:PassRole`).
 
 use aws_smithy_runtime_api::client::interceptors::context::Input;
 
@@ -56,6 +59,24 @@ pub fn calls_of(service: &str, operation: &str, input: &Input) -> Vec<IamCall> {
     match service {
         "DynamoDB" => dynamodb(operation, input),
         "SQS" => sqs(operation, input),
+        "SESv2" if operation == "SendEmail" => {
+            use aws_sdk_sesv2::operation::send_email::SendEmailInput;
+            let raw =
+                input.downcast_ref::<SendEmailInput>().and_then(|i| i.content()).is_some_and(|c| c.raw().is_some());
+            vec![(if raw { "ses:SendRawEmail" } else { "ses:SendEmail" }.to_string(), ResourceKind::Any)]
+        }
+        "ECS" if operation == "RunTask" => {
+            use aws_sdk_ecs::operation::run_task::RunTaskInput;
+            let mut out =
+                vec![("ecs:RunTask".to_string(), ResourceKind::Any), ("iam:PassRole".to_string(), ResourceKind::Any)];
+            if input.downcast_ref::<RunTaskInput>().is_some_and(|i| !i.tags().is_empty()) {
+                out.push(("ecs:TagResource".to_string(), ResourceKind::Any));
+            }
+            out
+        }
+        "S3" if operation == "HeadObject" => vec![("s3:GetObject".to_string(), ResourceKind::Any)],
+        "S3" if operation == "ListObjectsV2" => vec![("s3:ListBucket".to_string(), ResourceKind::Any)],
+        "Lambda" if operation == "Invoke" => vec![("lambda:InvokeFunction".to_string(), ResourceKind::Any)],
         other => {
             let prefix = match other {
                 "SESv2" => "ses",
