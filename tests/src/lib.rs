@@ -20,6 +20,36 @@ use switchyard_orchestrator::Orchestrator;
 
 pub mod world;
 
+/// `infra/template.yaml` as YAML values, for the tests that check it.
+pub mod template {
+    use serde_yaml::Value;
+
+    /// The template.
+    pub fn load() -> Value {
+        let path = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
+        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template")).expect("template is YAML")
+    }
+
+    /// A scalar, or the scalar inside a CloudFormation tag (`!Ref X` → `!Ref X`).
+    pub fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
+            Value::Sequence(s) => s.iter().map(text).collect::<Vec<_>>().join(","),
+            other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        }
+    }
+
+    /// A sequence's items, a single value as one, nothing for null.
+    pub fn list(v: &Value) -> Vec<&Value> {
+        match v {
+            Value::Sequence(s) => s.iter().collect(),
+            Value::Null => Vec::new(),
+            other => vec![other],
+        }
+    }
+}
+
 /// One isolated test environment.
 #[derive(Debug, Clone)]
 pub struct TestEnv {
@@ -134,6 +164,33 @@ impl TestEnv {
             launcher,
         );
         (o, clients, counter)
+    }
+
+    /// The intake Lambda's state on this environment (`in.example.com`, its SES identity
+    /// verified; attachments stored in `bucket` if given).
+    pub async fn intake(&self, bucket: Option<String>) -> anyhow::Result<intake_email::State> {
+        let mailer = switchyard_aws::mailer::Mailer::new(self.clients.ses.clone());
+        mailer.ensure_identity("in.example.com").await?;
+        Ok(intake_email::State {
+            orchestrator: self.orchestrator(),
+            s3: self.clients.s3.clone(),
+            mailer,
+            inbound_domain: "in.example.com".into(),
+            attachments_bucket: bucket,
+        })
+    }
+
+    /// Stores `value` as an SSM `SecureString` under the client `acme`'s path; returns its name.
+    pub async fn put_secret(&self, value: &str) -> anyhow::Result<String> {
+        let ssm = aws_sdk_ssm::Client::new(&self.sdk);
+        let parameter = format!("/switchyard/acme/secret-{}", unique());
+        ssm.put_parameter()
+            .name(&parameter)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await?;
+        Ok(parameter)
     }
 
     /// Number of ECS tasks started in this environment's cluster.

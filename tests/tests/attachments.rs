@@ -164,13 +164,7 @@ Content-Type: multipart/mixed; boundary=\"mixed\"\r\n\r\n\
     let mut record = SqsMessage::default();
     record.message_id = Some(unique());
     record.body = Some(sns.to_string());
-    let state = intake_email::State {
-        orchestrator: o.clone(),
-        s3: env.clients.s3.clone(),
-        mailer: switchyard_aws::mailer::Mailer::new(env.clients.ses.clone()),
-        inbound_domain: "in.example.com".into(),
-        attachments_bucket: Some(bucket.clone()),
-    };
+    let state = env.intake(Some(bucket.clone())).await?;
     // WHEN the intake handles it
     let routed = match intake_email::handle_record(&state, &record).await? {
         intake_email::RecordOutcome::Routed(r) => r,

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 
-use serde_yaml::Value;
 use switchyard_aws::iam::{IamCall, ResourceKind};
 use switchyard_aws::mailer::Mailer;
 use switchyard_core::container::{ContainerEvent, ContainerStatus, MAX_LAUNCH_FAILURES};
@@ -18,31 +17,11 @@ use switchyard_core::inbound::inbound_from_email;
 use switchyard_core::project::Verdict;
 use switchyard_orchestrator::reconcile::ReaperSettings;
 use switchyard_orchestrator::{Orchestrator, RouteOutcome};
+use switchyard_tests::template::{list, load as template, text};
 use switchyard_tests::{email, project, TestEnv};
 
 const TO: &str = "acme.site@in.example.com";
 const ANN: &str = "ann@example.com";
-
-fn template() -> Value {
-    let path = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
-    serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template")).expect("template is YAML")
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
-    }
-}
-
-fn list(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Sequence(s) => s.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
-    }
-}
 
 /// Whether a template `Resource` covers a resource of `kind`.
 fn covers(resource: &str, kind: ResourceKind) -> bool {

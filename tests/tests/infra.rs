@@ -5,11 +5,7 @@ use std::collections::BTreeSet;
 use serde_yaml::Value;
 use switchyard_aws::store::TableSchema;
 use switchyard_orchestrator::config::RouterConfig;
-
-fn template() -> Value {
-    let path = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
-    serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template")).expect("template is YAML")
-}
+use switchyard_tests::template::{list, load as template, text};
 
 fn resources(t: &Value) -> Vec<(String, &Value)> {
     t["Resources"]
@@ -22,24 +18,6 @@ fn resources(t: &Value) -> Vec<(String, &Value)> {
 
 fn of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
     resources(t).into_iter().filter(|(_, r)| r["Type"].as_str() == Some(ty)).collect()
-}
-
-/// A scalar, or the scalar inside a CloudFormation tag (`!Ref X` → `X`).
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Tagged(t) => format!("{} {}", t.tag, text(&t.value)),
-        Value::Sequence(s) => s.iter().map(text).collect::<Vec<_>>().join(","),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
-    }
-}
-
-fn list(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Sequence(s) => s.iter().collect(),
-        Value::Null => Vec::new(),
-        other => vec![other],
-    }
 }
 
 #[test]

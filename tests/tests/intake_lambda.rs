@@ -56,17 +56,8 @@ async fn handler_routes_sns_and_s3_emails_and_reports_only_envelope_failures() -
 #[tokio::test]
 async fn rejected_senders_get_a_polite_reply_only_when_verified() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let orchestrator = env.orchestrator();
-    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
-    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
-    mailer.ensure_identity("in.example.com").await?;
-    let state = intake_email::State {
-        orchestrator,
-        s3: env.clients.s3.clone(),
-        mailer,
-        inbound_domain: "in.example.com".into(),
-        attachments_bucket: None,
-    };
+    env.orchestrator().put_project(project("acme", "site", &["ann@example.com"])).await?;
+    let state = env.intake(None).await?;
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);
     let record = |from: &str, source: &str, spf: &str, dkim: &str, dmarc: &str| {
@@ -187,17 +178,8 @@ async fn the_project_comes_from_the_envelope_and_mail_without_from_is_refused() 
 #[tokio::test]
 async fn a_from_other_than_the_one_ses_evaluated_is_refused_without_a_reply() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let orchestrator = env.orchestrator();
-    orchestrator.put_project(project("acme", "site", &["ann@example.com"])).await?;
-    let mailer = switchyard_aws::mailer::Mailer::new(env.clients.ses.clone());
-    mailer.ensure_identity("in.example.com").await?;
-    let state = intake_email::State {
-        orchestrator,
-        s3: env.clients.s3.clone(),
-        mailer,
-        inbound_domain: "in.example.com".into(),
-        attachments_bucket: None,
-    };
+    env.orchestrator().put_project(project("acme", "site", &["ann@example.com"])).await?;
+    let state = env.intake(None).await?;
     let mut event: SqsEvent = serde_json::from_slice(EVENT)?;
     let template = event.records.remove(0);
     let to = "acme.site@in.example.com";

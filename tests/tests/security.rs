@@ -106,14 +106,7 @@ async fn project_secrets_reach_the_job_and_nothing_else() -> anyhow::Result<()> 
         r#"printf %s "$ANTHROPIC_API_KEY" | sha256sum | cut -c1-64 > seen.txt; echo "my key is $ANTHROPIC_API_KEY""#;
     let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
     // GIVEN a secret in SSM under the client's path, named by the project
-    let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
-    let parameter = format!("/switchyard/acme/anthropic-{}", unique());
-    ssm.put_parameter()
-        .name(&parameter)
-        .value(&canary)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await?;
+    let parameter = w.env.put_secret(&canary).await?;
     let mut p = project("acme", "site", &[ANN]);
     p.repo_url = w.remote.to_string_lossy().into_owned();
     p.job_command = job.into();
@@ -177,14 +170,7 @@ async fn a_secret_handed_back_encoded_or_as_a_file_name_is_redacted() -> anyhow:
     // and as the name of a file it commits
     let job = r#"printf 'x%s' "$ANTHROPIC_API_KEY" | base64 -w0; echo; echo hi > "leak-$ANTHROPIC_API_KEY.txt""#;
     let mut w = world_with_env(job, InterruptScope::Session, 600, &[]).await?;
-    let ssm = aws_sdk_ssm::Client::new(&w.env.sdk);
-    let parameter = format!("/switchyard/acme/anthropic-{}", unique());
-    ssm.put_parameter()
-        .name(&parameter)
-        .value(&canary)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .send()
-        .await?;
+    let parameter = w.env.put_secret(&canary).await?;
     let mut p = project("acme", "site", &[ANN]);
     p.repo_url = w.remote.to_string_lossy().into_owned();
     p.job_command = job.into();
