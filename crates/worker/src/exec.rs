@@ -451,10 +451,10 @@ async fn run_job(
     };
     let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
     let given = {
-        let (state, who) = (state.clone(), who.clone());
+        let (state, who, users) = (state.clone(), who.clone(), sh.users.clone());
         tokio::task::spawn_blocking(move || {
             crate::coding::make_state_parent(&state)?;
-            crate::identity::take_back_orphan(&state)?;
+            users.take_back_orphan(&state, &who)?;
             std::fs::create_dir_all(&state)?;
             who.give(&state)
         })
@@ -575,12 +575,14 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
         .map_err(|e| Failure::new(ErrorCode::Git, &e, "could not prepare the session's git worktree"))?;
     // A worker that died mid-job may have left the tree with its job user.
     let orphan = {
-        let dir = dir.clone();
-        tokio::task::spawn_blocking(move || crate::identity::take_back_orphan(&dir))
+        let (dir, who, users) = (dir.clone(), who.clone(), sh.users.clone());
+        tokio::task::spawn_blocking(move || users.take_back_orphan(&dir, &who))
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     };
-    orphan.map_err(|e| Failure::new(ErrorCode::Spawn, &e, "the session's worktree is still in use by a job"))?;
+    orphan.map_err(|e| {
+        Failure::new(ErrorCode::Spawn, &e, "the session's worktree could not be taken back from a crashed job")
+    })?;
     let attachments = place_attachments(sh, work, &dir).await.map_err(|e| {
         Failure::new(ErrorCode::Attachments, &e, "the email's attachments could not be given to the job")
     })?;

@@ -206,6 +206,38 @@ impl JobUsers {
     }
 }
 
+impl JobUsers {
+    /// Takes back to root a tree that a worker which died mid-job left with a job user (the
+    /// tree's owner says which). That uid's leftover processes are killed first: by us if
+    /// we hold it (`current`, killed when leased) or can take its lock now; if another job
+    /// holds it, that job's lease killed them when it began. The walk itself goes through
+    /// descriptors and never follows a link, whoever else runs as that uid. Blocking.
+    pub fn take_back_orphan(&self, path: &Path, current: &JobIdentity) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let owner = match std::fs::symlink_metadata(path) {
+            Ok(m) => m.uid(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if owner == 0 || owner == Uid::effective().as_raw() {
+            return Ok(());
+        }
+        let Some((name, identity)) = self.pool.iter().find(|(_, i)| i.ids.is_some_and(|(u, _)| u.as_raw() == owner))
+        else {
+            return Err(std::io::Error::other(format!("{} belongs to uid {owner}, no job user", path.display())));
+        };
+        warn!(path = %path.display(), uid = owner, "a tree left with a job user is taken back");
+        if current.ids != identity.ids {
+            let lock = Path::new(LEASE_DIR).join(format!("{name}.lock"));
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock)?;
+            if file.try_lock().is_ok() {
+                identity.end_job()?;
+            }
+        }
+        crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
+    }
+}
+
 /// The lease directory: root's, `0700`, a real directory (not a link).
 fn lease_dir() -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -297,29 +329,6 @@ impl JobIdentity {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-}
-
-/// Takes a tree back to root that a worker which died mid-job left with a job user (its
-/// uid is in the tree's owner): only when no process of that uid is alive, else an error —
-/// root must not work in a tree a live process can change.
-pub fn take_back_orphan(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let owner = match std::fs::symlink_metadata(path) {
-        Ok(m) => m.uid(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if owner == 0 || owner == Uid::effective().as_raw() {
-        return Ok(());
-    }
-    if !processes_of(owner)?.is_empty() {
-        return Err(std::io::Error::other(format!(
-            "{} belongs to uid {owner}, which still runs processes",
-            path.display()
-        )));
-    }
-    warn!(path = %path.display(), uid = owner, "a tree left with a job user is taken back");
-    crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
 }
 
 /// `kill -9 -1` run as `uid` by the shell's builtin: the kernel signals every process of
