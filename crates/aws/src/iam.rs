@@ -129,9 +129,13 @@ fn dynamodb(op: &str, input: &Input) -> Vec<IamCall> {
 
 fn sqs(op: &str, input: &Input) -> Vec<IamCall> {
     use aws_sdk_sqs::operation as o;
+    // The queue an input names, by its URL or (CreateQueue, GetQueueUrl) its name.
     macro_rules! url {
         ($m:ident :: $t:ident) => {
-            input.downcast_ref::<o::$m::$t>().and_then(|i| i.queue_url()).map(ResourceKind::of_queue)
+            url!($m::$t, queue_url)
+        };
+        ($m:ident :: $t:ident, $field:ident) => {
+            input.downcast_ref::<o::$m::$t>().and_then(|i| i.$field()).map(ResourceKind::of_queue)
         };
     }
     let (action, kind) = match op {
@@ -152,20 +156,8 @@ fn sqs(op: &str, input: &Input) -> Vec<IamCall> {
         "PurgeQueue" => ("PurgeQueue", url!(purge_queue::PurgeQueueInput)),
         "TagQueue" => ("TagQueue", url!(tag_queue::TagQueueInput)),
         "ListQueueTags" => ("ListQueueTags", url!(list_queue_tags::ListQueueTagsInput)),
-        "CreateQueue" => (
-            "CreateQueue",
-            input
-                .downcast_ref::<o::create_queue::CreateQueueInput>()
-                .and_then(|i| i.queue_name())
-                .map(ResourceKind::of_queue),
-        ),
-        "GetQueueUrl" => (
-            "GetQueueUrl",
-            input
-                .downcast_ref::<o::get_queue_url::GetQueueUrlInput>()
-                .and_then(|i| i.queue_name())
-                .map(ResourceKind::of_queue),
-        ),
+        "CreateQueue" => ("CreateQueue", url!(create_queue::CreateQueueInput, queue_name)),
+        "GetQueueUrl" => ("GetQueueUrl", url!(get_queue_url::GetQueueUrlInput, queue_name)),
         other => (other, Some(ResourceKind::Any)),
     };
     vec![(format!("sqs:{action}"), kind.unwrap_or(ResourceKind::Any))]

@@ -331,22 +331,26 @@ impl QueueKind {
 /// The kind of a per-container queue named `name` under `prefix`, by the name's structure
 /// (`{prefix}-{kind}-…-g{n}.fifo`), never by a substring: a project may be called `dlq-tools`.
 pub fn queue_kind_of(prefix: &str, name: &str) -> Option<QueueKind> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-    let (kind, rest) = rest.split_once('-')?;
-    let generation = rest.strip_suffix(".fifo")?.rsplit_once("-g")?.1;
-    if generation.is_empty() || !generation.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    [QueueKind::In, QueueKind::Out, QueueKind::Dlq].into_iter().find(|k| k.as_str() == kind)
+    queue_parts(prefix, name).map(|(kind, _, _)| kind)
 }
 
 /// The container id part of a per-container queue's name under `prefix`
 /// (`{prefix}-{kind}-{ContainerId}-g{n}.fifo` → `ContainerId`).
 pub fn queue_container_of<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
-    queue_kind_of(prefix, name)?;
+    queue_parts(prefix, name).map(|(_, container, _)| container)
+}
+
+/// The kind, container id and generation of a per-container queue named `name` under
+/// `prefix` (the inverse of [`queue_name`]); `None` for any other name.
+pub fn queue_parts<'a>(prefix: &str, name: &'a str) -> Option<(QueueKind, &'a str, u32)> {
     let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-    let (_, rest) = rest.split_once('-')?;
-    Some(rest.strip_suffix(".fifo")?.rsplit_once("-g")?.0)
+    let (kind, rest) = rest.split_once('-')?;
+    let (container, generation) = rest.strip_suffix(".fifo")?.rsplit_once("-g")?;
+    if generation.is_empty() || !generation.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let kind = [QueueKind::In, QueueKind::Out, QueueKind::Dlq].into_iter().find(|k| k.as_str() == kind)?;
+    Some((kind, container, generation.parse().ok()?))
 }
 
 /// Whether `name` is a per-container queue of `kind` under `prefix`.
@@ -371,6 +375,7 @@ mod tests {
             let name = queue_name("sy", kind, &id, 3);
             assert_eq!(queue_kind_of("sy", &name), Some(kind), "{name}");
             assert_eq!(queue_container_of("sy", &name), Some(id.as_str()), "{name}");
+            assert_eq!(queue_parts("sy", &name), Some((kind, id.as_str(), 3)), "{name}");
         }
         assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy", QueueKind::Out, &id, 1)));
         assert!(!is_queue_of_kind("sy", QueueKind::Dlq, &queue_name("sy2", QueueKind::Dlq, &id, 1)));

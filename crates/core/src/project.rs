@@ -195,8 +195,14 @@ impl ProjectConfig {
         }
     }
 
+    /// The job's wall-clock limit in seconds: the project's, at least 1, at most
+    /// [`MAX_RUN_SECS`] (an older item may hold more).
+    pub fn run_limit_secs(&self) -> u64 {
+        self.max_run_secs.clamp(1, MAX_RUN_SECS)
+    }
+
     /// Checks secret names: variables a job may receive, parameters under the client's path
-    /// (the worker's credentials can read nothing else).
+    /// (the worker's credentials can read nothing else); and that `max_run_secs` fits SQS.
     pub fn validate_secrets(&self) -> Result<(), SecretsError> {
         if self.max_run_secs > MAX_RUN_SECS {
             return Err(SecretsError::RunTooLong(self.max_run_secs));

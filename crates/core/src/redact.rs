@@ -84,11 +84,12 @@ impl Redactor {
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let values: Vec<String> = values.into_iter().filter(|v| v.chars().count() >= 4).collect();
         let longest = values.iter().map(|v| v.chars().count()).max().unwrap_or(0);
-        let mut secrets = values.clone();
-        for v in values.iter().filter(|v| v.len() >= MIN_ENCODED) {
-            secrets.extend(encodings(v));
-        }
-        secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let encoded: Vec<String> =
+            values.iter().filter(|v| v.len() >= MIN_ENCODED).flat_map(|v| encodings(v)).collect();
+        let mut secrets = values;
+        secrets.extend(encoded);
+        // Longest first; equal ones adjacent, so `dedup` removes every repeat.
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Self { secrets, longest }
     }

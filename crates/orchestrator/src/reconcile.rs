@@ -365,9 +365,7 @@ impl Orchestrator {
         }
         Ok(deleted)
     }
-}
 
-impl Orchestrator {
     /// Whether the queue at `url` is truly recorded by no container, read from the
     /// container item itself with a consistent read: the snapshot of all containers comes
     /// from eventually consistent, sparse index queries (an item whose queue set was recorded
@@ -376,11 +374,7 @@ impl Orchestrator {
     /// orphan only when that container's item does not exist or records a newer generation.
     async fn unrecorded(&self, url: &str) -> Result<bool, RouteError> {
         let name = url.rsplit('/').next().unwrap_or("");
-        let prefix = self.queues.prefix();
-        let (Some(raw), Some(generation)) = (
-            switchyard_core::ids::queue_container_of(prefix, name),
-            name.strip_suffix(".fifo").and_then(|n| n.rsplit_once("-g")).and_then(|(_, g)| g.parse::<u32>().ok()),
-        ) else {
+        let Some((_, raw, generation)) = switchyard_core::ids::queue_parts(self.queues.prefix(), name) else {
             return Ok(false);
         };
         let Ok(id) = ContainerId::parse(raw) else { return Ok(false) };

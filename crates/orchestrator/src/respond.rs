@@ -179,8 +179,8 @@ impl Orchestrator {
         r: &Response,
         delivered_by: &str,
     ) -> Result<Responded, RouteError> {
-        let session = self.store.get_session(&r.session).await?;
-        let command = self.store.get_command(&r.session, r.seq).await?;
+        let (session, command) =
+            tokio::try_join!(self.store.get_session(&r.session), self.store.get_command(&r.session, r.seq))?;
         let checked = match (session, command) {
             (Some(s), Some(c)) if s.session_container.as_str() == delivered_by && c.command_id == r.command_id => {
                 Some(Response { reply: c.reply.clone().unwrap_or_else(|| r.reply.clone()), ..r.clone() })

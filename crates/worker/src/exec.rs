@@ -242,6 +242,11 @@ impl Failure {
         Self { code, error: e.to_string(), summary }
     }
 
+    /// The job's processes survived its end (its uid is retired): nothing of it is saved.
+    fn unstopped(e: &std::io::Error) -> Self {
+        Self::new(ErrorCode::Spawn, e, "the job's processes could not be stopped; its work was not saved")
+    }
+
     /// `response` failed for this reason (its summary kept when this one has none).
     fn applied(self, mut r: Response) -> Response {
         r.outcome = Outcome::Failed;
@@ -329,17 +334,15 @@ async fn run_command(
                 // The first run's processes end, and its trees come back to root, before the
                 // worktree is handed over again (a hook could have left a process behind).
                 let again = match reclaim(sh, who, work).await {
-                    Ok(()) => give_blocking(who, &dir).await,
+                    Ok(()) => {
+                        let (who, dir) = (who.clone(), dir.clone());
+                        blocking(move || who.give(&dir)).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(e) = again {
                     lease.retire();
-                    let f = Failure::new(
-                        ErrorCode::Spawn,
-                        &e,
-                        "the job's processes could not be stopped; its work was not saved",
-                    );
-                    return finish(sh, work, f.applied(response)).await;
+                    return finish(sh, work, Failure::unstopped(&e).applied(response)).await;
                 }
             }
             other => break other,
@@ -351,8 +354,7 @@ async fn run_command(
     // the job is saved: a process of the job could still change what root reads.
     if let Err(e) = reclaim(sh, who, work).await {
         lease.retire();
-        let f = Failure::new(ErrorCode::Spawn, &e, "the job's processes could not be stopped; its work was not saved");
-        return finish(sh, work, f.applied(response)).await;
+        return finish(sh, work, Failure::unstopped(&e).applied(response)).await;
     }
     let (mut result, report) = match (result, report) {
         (Ok(r), report) => (r, report),
@@ -370,7 +372,7 @@ async fn run_command(
         result.end = job::JobEnd::Exited(Some(1));
     }
     let stop = reason.lock().ok().and_then(|r| r.clone());
-    let max_run = sh.project.max_run_secs.clamp(1, switchyard_core::project::MAX_RUN_SECS);
+    let max_run = sh.project.run_limit_secs();
     let verdict = outcome_of(result.end, stop.as_ref(), &work.command_id, &work.instruction, max_run);
     let JobVerdict::Final { outcome, code, note, error, superseded_by, subject } = verdict else {
         return checkpoint(sh, work, &dir).await;
@@ -435,7 +437,7 @@ async fn run_job(
         session: work.session.as_str(),
         command_id: work.command_id.as_str(),
         branch: &work.branch,
-        max_run: Duration::from_secs(sh.project.max_run_secs.clamp(1, switchyard_core::project::MAX_RUN_SECS)),
+        max_run: Duration::from_secs(sh.project.run_limit_secs()),
         grace: sh.cfg.grace,
         max_output: sh.cfg.max_output_bytes,
     };
@@ -452,14 +454,13 @@ async fn run_job(
     let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
     let given = {
         let (state, who, users) = (state.clone(), who.clone(), sh.users.clone());
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             crate::coding::make_state_parent(&state)?;
             users.take_back_orphan(&state, &who)?;
             std::fs::create_dir_all(&state)?;
             who.give(&state)
         })
         .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     };
     if let Err(e) = given {
         return (Err(job::SpawnError(e)), None);
@@ -576,9 +577,7 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
     // A worker that died mid-job may have left the tree with its job user.
     let orphan = {
         let (dir, who, users) = (dir.clone(), who.clone(), sh.users.clone());
-        tokio::task::spawn_blocking(move || users.take_back_orphan(&dir, &who))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        blocking(move || users.take_back_orphan(&dir, &who)).await
     };
     orphan.map_err(|e| {
         Failure::new(ErrorCode::Spawn, &e, "the session's worktree could not be taken back from a crashed job")
@@ -593,9 +592,7 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
         .map_err(|e| Failure::new(ErrorCode::Spawn, &e, "the instruction could not be handed to the job"))?;
     let given = {
         let (dir, file, who) = (dir.clone(), file.clone(), who.clone());
-        tokio::task::spawn_blocking(move || who.give(&dir).and_then(|()| who.give(&file)))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        blocking(move || who.give(&dir).and_then(|()| who.give(&file))).await
     };
     if let Err(e) = given {
         let _ = tokio::fs::remove_file(&file).await;
@@ -604,10 +601,9 @@ async fn prepare(sh: &Shared, who: &JobIdentity, work: &Work) -> Result<(PathBuf
     Ok((dir, file, attachments))
 }
 
-/// Gives `path` to the job user, off the runtime.
-async fn give_blocking(who: &JobIdentity, path: &Path) -> std::io::Result<()> {
-    let (who, path) = (who.clone(), path.to_path_buf());
-    tokio::task::spawn_blocking(move || who.give(&path)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+/// Runs blocking file work (tree walks, the kill of a job's processes) off the runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Ends the job for good and takes its trees back: every process of the slot's uid killed
@@ -617,7 +613,7 @@ async fn reclaim(sh: &Shared, who: &JobIdentity, work: &Work) -> std::io::Result
     let dir = sh.workspace.worktree_dir(work.session.as_str());
     let state = crate::coding::state_dir(&sh.cfg.workspace, &work.session);
     let who = who.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         who.end_job()?;
         for tree in [&dir, &state] {
             match who.take_back(tree) {
@@ -628,7 +624,6 @@ async fn reclaim(sh: &Shared, who: &JobIdentity, work: &Work) -> std::io::Result
         Ok(())
     })
     .await
-    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Fetches the command's attachments from S3 into `.switchyard/attachments/{command}/` of
@@ -656,32 +651,26 @@ async fn place_attachments(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<S
     // real directory, each file new, no link ever followed (`crate::tree`) — a job may have
     // left links there, and another uid's process could swap them during the write.
     let (top, command) = (dir.to_path_buf(), work.command_id.to_string());
-    tokio::task::spawn_blocking(move || {
-        crate::tree::write_files(&top, &[".switchyard", "attachments", command.as_str()], &files)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    blocking(move || crate::tree::write_files(&top, &[".switchyard", "attachments", command.as_str()], &files))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(placed)
 }
 
 /// Commits (and pushes) what the job left in the worktree; a git failure fails the
 /// command but keeps the job's summary.
 async fn save_work(sh: &Shared, work: &Work, dir: &Path, subject: &str, mut response: Response) -> Response {
-    match withhold_ci(sh, work, dir).await {
-        Ok(withheld) if !withheld.is_empty() => {
-            let note = format!(
-                "Not committed: changes to CI definitions ({}); this project does not allow them.",
-                withheld.join(", ")
-            );
-            response.summary =
-                if response.summary.is_empty() { note } else { format!("{}\n\n{note}", response.summary) };
-        }
-        Ok(_) => {}
-        Err(e) => return Failure::new(ErrorCode::Git, &e, "").applied(response),
-    }
     match sh.workspace.commit_all(dir, subject, work.session.as_str(), work.command_id.as_str()).await {
-        Ok(Some(c)) => {
+        Ok(saved) => {
+            if !saved.withheld.is_empty() {
+                let note = format!(
+                    "Not committed: changes to CI definitions ({}); this project does not allow them.",
+                    saved.withheld.join(", ")
+                );
+                response.summary =
+                    if response.summary.is_empty() { note } else { format!("{}\n\n{note}", response.summary) };
+            }
+            let Some(c) = saved.commit else { return response };
             response.commit = Some(c.sha);
             response.files_changed = bounded_files(c.files);
             if !work.repo_url.is_empty() {
@@ -691,34 +680,16 @@ async fn save_work(sh: &Shared, work: &Work, dir: &Path, subject: &str, mut resp
             }
             response
         }
-        Ok(None) => response,
         Err(e) => Failure::new(ErrorCode::Git, &e, "").applied(response),
     }
-}
-
-/// The job's CI-definition changes, taken out unless the project allows them.
-async fn withhold_ci(sh: &Shared, work: &Work, dir: &Path) -> Result<Vec<String>, crate::git::GitError> {
-    if sh.project.allow_ci_changes {
-        return Ok(Vec::new());
-    }
-    let withheld = sh.workspace.withhold_ci(dir).await?;
-    if !withheld.is_empty() {
-        warn!(session = %work.session, command = %work.command_id, files = ?withheld, "CI definition changes withheld");
-    }
-    Ok(withheld)
 }
 
 /// A graceful stop: commit and push the partial work as a checkpoint, put the command
 /// back to `queued` (the attempt does not count), release the message.
 async fn checkpoint(sh: &Shared, work: &Work, dir: &Path) -> Result<End, AwsError> {
-    if let Err(e) = withhold_ci(sh, work, dir).await {
-        warn!(session = %work.session, command = %work.command_id, error = %e, "CI definitions not withheld; no checkpoint");
-        sh.store.release_command(&work.session, work.seq, None).await?;
-        return Ok(End::Release);
-    }
     let subject = format!("switchyard: checkpoint {} (container stopping)", work.command_id);
     let commit = match sh.workspace.commit_all(dir, &subject, work.session.as_str(), work.command_id.as_str()).await {
-        Ok(c) => c.map(|c| c.sha),
+        Ok(saved) => saved.commit.map(|c| c.sha),
         Err(e) => {
             warn!(session = %work.session, command = %work.command_id, error = %e, "checkpoint commit failed");
             None

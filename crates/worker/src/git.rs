@@ -67,6 +67,19 @@ pub struct Workspace {
     repo_lock: Mutex<bool>,
     /// HTTPS token for the remote, handed to git by a credential helper (never in a URL).
     token: Option<String>,
+    /// Whether a job's changes to CI definitions are kept out of every commit (the
+    /// project's `allow_ci_changes` unset).
+    withhold_ci: bool,
+}
+
+/// What saving a job's work left: the commit, if anything changed, and the CI definitions
+/// the job changed that were taken back out (not committed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// The commit, if anything was left to commit.
+    pub commit: Option<Commit>,
+    /// Changed CI definitions that were withheld.
+    pub withheld: Vec<String>,
 }
 
 /// A credential helper that answers git's `get` with the token from the environment of
@@ -156,6 +169,28 @@ async fn run_git_at(at: At<'_>, args: &[&str], limit: Duration, token: Option<&s
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Takes the staged changes to CI definitions back out of the index and the worktree
+/// (restored as committed, or removed if new); returns their paths. Renames off: a CI file
+/// moved away is a change to it too.
+async fn withhold_ci(wt: &Worktree<'_>, session: &str, command: &str) -> Result<Vec<String>, GitError> {
+    let staged = wt.git(&["diff", "--cached", "--name-only", "--no-renames", "-z"], LOCAL_TIMEOUT, None).await?;
+    let ci: Vec<String> =
+        staged.split('\0').filter(|l| switchyard_core::project::is_ci_definition(l)).map(String::from).collect();
+    for f in &ci {
+        wt.git(&["reset", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+        let head = format!("HEAD:{f}");
+        if wt.git(&["cat-file", "-e", &head], LOCAL_TIMEOUT, None).await.is_ok() {
+            wt.git(&["checkout", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+        } else {
+            wt.git(&["clean", "--force", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
+        }
+    }
+    if !ci.is_empty() {
+        tracing::warn!(session, command, files = ?ci, "CI definition changes withheld");
+    }
+    Ok(ci)
+}
+
 async fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     run_git(Some(dir), args, LOCAL_TIMEOUT).await
 }
@@ -183,7 +218,13 @@ async fn clear_stale_locks(git_dir: &Path) {
 impl Workspace {
     /// A workspace under `root` for `repo_url`.
     pub fn new(root: PathBuf, repo_url: String, default_branch: String) -> Self {
-        Self { root, repo_url, default_branch, repo_lock: Mutex::new(false), token: None }
+        Self { root, repo_url, default_branch, repo_lock: Mutex::new(false), token: None, withhold_ci: false }
+    }
+
+    /// Keeps a job's changes to CI definitions out of every commit (and so every push).
+    pub fn withholding_ci(mut self, withhold: bool) -> Self {
+        self.withhold_ci = withhold;
+        self
     }
 
     /// Uses `token` (if any) for the remote, through the credential helper.
@@ -327,18 +368,15 @@ impl Workspace {
         Ok(dir)
     }
 
-    /// Commits every change in the worktree with the session and command trailers.
-    /// Returns `None` when there is nothing to commit.
-    pub async fn commit_all(
-        &self,
-        dir: &Path,
-        subject: &str,
-        session: &str,
-        command: &str,
-    ) -> Result<Option<Commit>, GitError> {
+    /// Commits every change in the worktree with the session and command trailers, after
+    /// taking the job's changes to CI definitions back out when the project withholds them.
+    /// `commit` is `None` when there is nothing (else) to commit. Run in a tree no job
+    /// process can change (root's, after the job).
+    pub async fn commit_all(&self, dir: &Path, subject: &str, session: &str, command: &str) -> Result<Saved, GitError> {
         let _guard = self.repo_lock.lock().await;
         let wt = self.worktree(dir).await?;
         wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
+        let withheld = if self.withhold_ci { withhold_ci(&wt, session, command).await? } else { Vec::new() };
         // NUL-separated: without `-z` git C-quotes names with unusual bytes (`"a\303\251"`),
         // which then match no path and no rule.
         let staged = wt.git(&["diff", "--cached", "--name-only", "-z"], LOCAL_TIMEOUT, None).await?;
@@ -357,35 +395,13 @@ impl Workspace {
         }
         files.retain(|f| !linked.contains(f));
         if files.is_empty() {
-            return Ok(None);
+            return Ok(Saved { commit: None, withheld });
         }
         let subject: String = subject.lines().next().unwrap_or("").chars().take(72).collect();
         let message = format!("{subject}\n\nSession-Id: {session}\nCommand-Id: {command}\n");
         wt.git(&["commit", "--quiet", "--no-verify", "-m", &message], LOCAL_TIMEOUT, None).await?;
         let sha = wt.git(&["rev-parse", "HEAD"], LOCAL_TIMEOUT, None).await?.trim().to_string();
-        Ok(Some(Commit { sha, files }))
-    }
-
-    /// Takes the job's changes to CI definitions back out of the worktree (restored as
-    /// committed, or removed if new), so no commit or push carries them; returns their
-    /// paths. Run in a tree no job process can change (root's, after the job).
-    pub async fn withhold_ci(&self, dir: &Path) -> Result<Vec<String>, GitError> {
-        let _guard = self.repo_lock.lock().await;
-        let wt = self.worktree(dir).await?;
-        wt.git(&["add", "--all"], LOCAL_TIMEOUT, None).await?;
-        let staged = wt.git(&["diff", "--cached", "--name-only", "--no-renames", "-z"], LOCAL_TIMEOUT, None).await?;
-        let ci: Vec<String> =
-            staged.split('\0').filter(|l| switchyard_core::project::is_ci_definition(l)).map(String::from).collect();
-        for f in &ci {
-            wt.git(&["reset", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
-            let head = format!("HEAD:{f}");
-            if wt.git(&["cat-file", "-e", &head], LOCAL_TIMEOUT, None).await.is_ok() {
-                wt.git(&["checkout", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
-            } else {
-                wt.git(&["clean", "--force", "--quiet", "--", f], LOCAL_TIMEOUT, None).await?;
-            }
-        }
-        Ok(ci)
+        Ok(Saved { commit: Some(Commit { sha, files }), withheld })
     }
 
     /// Pushes the session branch to the project remote.
@@ -453,7 +469,7 @@ mod tests {
         let dir = ws.prepare("acme-s1", "thread-s1").await.unwrap();
         std::fs::write(dir.join("a.txt"), "a\n").unwrap();
         // THEN the commit succeeds
-        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap();
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().commit;
         assert_eq!(c.map(|c| c.files), Some(vec!["a.txt".to_string()]));
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -499,7 +515,7 @@ mod tests {
         std::fs::hard_link(&secret, dir.join("loot")).unwrap();
         std::fs::write(dir.join("page.html"), "<h1>hi</h1>\n").unwrap();
         // WHEN the worker commits the session's work
-        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().expect("a commit");
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().commit.expect("a commit");
         // THEN the page is in it and the linked file is not
         assert_eq!(c.files, vec!["page.html".to_string()]);
         let tree = std::process::Command::new("git")
@@ -536,7 +552,7 @@ mod tests {
         std::fs::write(dir.join(".git"), format!("gitdir: {}\n", evil.join(".git").display())).unwrap();
         std::fs::write(dir.join("page.html"), "<h1>hi</h1>\n").unwrap();
         // WHEN the worker commits and pushes the session's work
-        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().expect("a commit");
+        let c = ws.commit_all(&dir, "s", "acme-s1", "c1").await.unwrap().commit.expect("a commit");
         ws.push(&dir, "thread-s1").await.unwrap();
         // THEN nothing of the job's ran, and the commit is on the session branch of the real remote
         assert!(!marker.exists(), "the job's program ran as the worker");

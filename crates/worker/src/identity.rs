@@ -1,5 +1,5 @@
 //! Who a job runs as, what it sees, and how its trees and processes are handed over and
-//! taken back (`docs/ARCHITECTURE.md`, "Jobs are contained processes").
+//! taken back.
 //!
 //! A job is an agent acting on instructions from the internet: whatever a prompt injection
 //! asks runs as its uid. So:
@@ -10,18 +10,18 @@
 //!   trace, read the `/proc/<pid>/environ` of, or write into the trees of another — in a
 //!   task (one worker) and on a development host running many workers alike.
 //! - **No process of a job outlives it.** After every job, and before any root work in its
-//!   trees, every process of the slot's uid is killed until none remain ([`JobIdentity::end_job`]);
+//!   trees, every process of the job's uid is killed until none remain ([`JobIdentity::end_job`]);
 //!   `setsid`, double forks and new process groups do not escape a uid.
-//! - **Root never works in a tree a job process can change.** A tree is given to the slot
+//! - **Root never works in a tree a job process can change.** A tree is given to the job's
 //!   uid only for the job ([`JobIdentity::give`], top directory `0700`) and taken back to
-//!   root after it ([`JobIdentity::take_back`]), when no process of that uid exists: the walk
-//!   (lstat, lchown, never following a link, skipping planted hard links) then runs on a
-//!   tree nobody else can modify, and root's next work there (attachments, commit) too.
+//!   root after it ([`JobIdentity::take_back`]), when no process of that uid exists; every
+//!   walk and write goes through directory descriptors and never follows a link
+//!   ([`crate::tree`]).
 //! - **`no_new_privs`** on the worker, inherited by every job: no setuid binary gives a job
 //!   more than its uid. Per-job resource limits (processes, file size, core dumps) are set
 //!   by `prlimit` before the job's program runs ([`JobLimits`]).
-//! - **Fail closed.** A worker that cannot switch users (not root, or the slot users do not
-//!   exist) refuses to start, unless the local development flag `SWITCHYARD_UNISOLATED_JOBS=1`
+//! - **Fail closed.** A worker that cannot isolate jobs (not root, no job users, no
+//!   `prlimit`, no `no_new_privs`) refuses to start, unless the local development flag `SWITCHYARD_UNISOLATED_JOBS=1`
 //!   says to run jobs as the worker's own user (logged on every start).
 //!
 //! The environment of a job is built from an allow-list — never the worker's AWS
@@ -58,10 +58,10 @@ const KILL_DEADLINE: Duration = Duration::from_secs(10);
 )]
 pub struct IsolationError(String, String);
 
-/// The identity one job slot's jobs run under.
+/// The identity a job runs under (a leased job user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobIdentity {
-    /// The slot user's uid and gid, or `None` to run as the worker's own user (development
+    /// The job user's uid and gid, or `None` to run as the worker's own user (development
     /// flag only).
     pub ids: Option<(Uid, Gid)>,
     /// The job's `HOME`.
@@ -181,8 +181,7 @@ impl JobUsers {
         let started = Instant::now();
         loop {
             for (name, identity) in &self.pool {
-                let path = Path::new(LEASE_DIR).join(format!("{name}.lock"));
-                let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+                let file = lock_file(name)?;
                 if file.try_lock().is_ok() {
                     // A worker that died mid-job may have left processes of this uid: none
                     // may meet the next job. (Processes that survive are retired with it.)
@@ -204,9 +203,7 @@ impl JobUsers {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
 
-impl JobUsers {
     /// Takes back to root a tree that a worker which died mid-job left with a job user (the
     /// tree's owner says which). That uid's leftover processes are killed first: by us if
     /// we hold it (`current`, killed when leased) or can take its lock now; if another job
@@ -228,14 +225,22 @@ impl JobUsers {
         };
         warn!(path = %path.display(), uid = owner, "a tree left with a job user is taken back");
         if current.ids != identity.ids {
-            let lock = Path::new(LEASE_DIR).join(format!("{name}.lock"));
-            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(lock)?;
+            let file = lock_file(name)?;
             if file.try_lock().is_ok() {
                 identity.end_job()?;
             }
         }
         crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
     }
+}
+
+/// The lock file of job user `name`'s lease (not locked yet).
+fn lock_file(name: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(Path::new(LEASE_DIR).join(format!("{name}.lock")))
 }
 
 /// The lease directory: root's, `0700`, a real directory (not a link).
@@ -269,21 +274,20 @@ impl JobIdentity {
         env
     }
 
-    /// Gives `path` (recursively, never following links) to the slot user; a directory at
-    /// the top becomes `0700`, so no other slot's job can enter it. Only ever called on a
-    /// tree root holds (created by root or [taken back](Self::take_back)), so no job
-    /// process can change it during the walk. A file with more than one hard link is
-    /// skipped: git never makes one, and a job that links a file it may not touch
-    /// (`/etc/shadow`, where hard-link protection is off) into its worktree must not get it
-    /// handed over by the next command.
+    /// Gives `path` (recursively, never following links) to the job user; a directory at
+    /// the top becomes `0700`, so no other job can enter it. Only ever called on a tree root
+    /// holds (created by root or [taken back](Self::take_back)). A file with more than one
+    /// hard link is skipped: git never makes one, and a job that links a file it may not
+    /// touch (`/etc/shadow`, where hard-link protection is off) into its worktree must not
+    /// get it handed over by the next command.
     pub fn give(&self, path: &Path) -> std::io::Result<()> {
         let Some((uid, gid)) = self.ids else { return Ok(()) };
         crate::tree::hand_over(path, uid.as_raw(), gid.as_raw(), crate::tree::Hand::Give)
     }
 
     /// Takes `path` back to root after the job, once [`end_job`](Self::end_job) has killed
-    /// every process of the slot's uid: the top first (root-owned, `0700`: no other uid can
-    /// enter while the rest is walked), then the tree, never following links.
+    /// every process of its uid: the top first (root-owned, `0700`), then the tree, never
+    /// following links, with group/other write and setuid bits removed.
     pub fn take_back(&self, path: &Path) -> std::io::Result<()> {
         if self.ids.is_none() {
             return Ok(());
@@ -291,7 +295,7 @@ impl JobIdentity {
         crate::tree::hand_over(path, 0, 0, crate::tree::Hand::TakeBack)
     }
 
-    /// Kills every process of the slot's uid, again and again until none remains (a
+    /// Kills every process of the job's uid, again and again until none remains (a
     /// process forking as fast as it can is bounded by the job's process limit); `Ok(n)`:
     /// how many were killed. An error means processes survived [`KILL_DEADLINE`]: the
     /// caller must not do root work in the job's trees. Without a uid of its own (the
@@ -302,10 +306,6 @@ impl JobIdentity {
         let started = Instant::now();
         let mut killed = HashSet::new();
         loop {
-            // First as the uid itself: `kill(-1, SIGKILL)` reaches every process that uid may
-            // signal (all of its own), enumerated by the kernel, not by our scan; then the
-            // scan, which also finds what that could not (a process that changed its uid).
-            kill_all_as(uid, gid);
             let alive = processes_of(uid.as_raw())?;
             if alive.is_empty() {
                 if !killed.is_empty() {
@@ -321,6 +321,10 @@ impl JobIdentity {
                     KILL_DEADLINE.as_secs()
                 )));
             }
+            // As the uid itself first: `kill(-1, SIGKILL)` reaches every process of that uid,
+            // enumerated by the kernel (a fork after our scan included); then each one the
+            // scan saw. (Only when something is alive: most jobs leave nothing.)
+            kill_all_as(uid, gid);
             for pid in alive {
                 if kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
                     killed.insert(pid);

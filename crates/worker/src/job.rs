@@ -18,7 +18,7 @@ use tokio::sync::watch;
 pub struct JobSpec<'a> {
     /// Who the job runs as and the base of its environment.
     pub identity: &'a crate::identity::JobIdentity,
-    /// Its resource limits (applied when it runs as a slot user and `prlimit` exists).
+    /// Its resource limits (applied when it runs as a job user).
     pub limits: Option<&'a crate::identity::JobLimits>,
     /// The project's secrets (environment variables of the job only).
     pub secrets: &'a [(String, String)],
@@ -142,8 +142,8 @@ pub async fn run(
         Program::Exec(program, args) => (program, args.to_vec()),
     };
     // Limits are set by `prlimit` as the job user, before the program runs (soft and hard:
-    // the job cannot raise them).
-    let limited = spec.limits.filter(|_| spec.identity.ids.is_some() && Path::new(crate::identity::PRLIMIT).is_file());
+    // the job cannot raise them). An isolated worker does not start without `prlimit`.
+    let limited = spec.limits.filter(|_| spec.identity.ids.is_some());
     let mut cmd = match limited {
         Some(limits) => {
             let mut c = Command::new(crate::identity::PRLIMIT);

@@ -144,7 +144,8 @@ pub async fn run(
         switchyard_core::redact::Redactor::new(secrets.iter().map(|(_, v)| v.clone()).chain(git_token.iter().cloned()));
     let workspace =
         git::Workspace::new(cfg.workspace.clone(), project.repo_url.clone(), project.default_branch.clone())
-            .with_token(git_token);
+            .with_token(git_token)
+            .withholding_ci(!project.allow_ci_changes);
     let visibility = Duration::from_secs(cfg.visibility_secs.max(3));
     identity::harden_worker();
     let wanted = agent::slots_of(&project, cfg.slots_override);
